@@ -13,6 +13,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch_bridge.api.config import ApiSettings
+from dispatch_bridge.outcomes.config import StoreSettings
+from dispatch_bridge.recommend.config import RankingSettings
+from dispatch_bridge.roster.config import RosterSettings
+from dispatch_bridge.triage.config import RulesSettings
+
 
 class _Group(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -93,7 +99,16 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     http: HttpSettings = HttpSettings()
     processing: ProcessingSettings = ProcessingSettings()
+    rules: RulesSettings = RulesSettings()
+    roster: RosterSettings = RosterSettings()
+    ranking: RankingSettings = RankingSettings()
+    store: StoreSettings = StoreSettings()
+    api: ApiSettings = ApiSettings()
     rules_dir: Path = Path("rules/default")
+    # Certification records exported from training records (CSV or YAML); None = unit feed only.
+    personnel_file: Path | None = None
+    # Mobile crisis and co-responder teams: service hours, service area, capacity (YAML, reloaded on change).
+    teams_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     environment: str = "local"
