@@ -1,0 +1,33 @@
+"""CloudEvents binary-mode headers for every record the bridge produces (Kafka protocol binding).
+
+``ce_id`` is deterministic from the input (topic, partition, offset, ruleset hash), so a redelivered input
+yields the same id and downstream can deduplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+_NAMESPACE = uuid.UUID("8a4f7c5e-3c1d-5f7e-9b52-1d0c2e7a9f31")
+RECOMMENDATION_TYPE = "org.dispatch-bridge.recommendation.v1"
+
+
+def event_id(*parts: object) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts)))
+
+
+def headers(ce_id: str, ce_type: str, source: str, time: dt.datetime, subject: str,
+            extra: dict[str, str] | None = None) -> list[tuple[str, bytes]]:
+    out = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", ce_id.encode()),
+        ("ce_type", ce_type.encode()),
+        ("ce_source", source.encode()),
+        ("ce_time", time.isoformat().encode()),
+        ("ce_subject", subject.encode()),
+        ("content-type", b"application/json"),
+    ]
+    if extra:
+        out += [(f"ce_{k}", v.encode()) for k, v in extra.items()]
+    return out

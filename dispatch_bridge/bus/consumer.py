@@ -1,0 +1,180 @@
+"""The consumer-group loop: fetch a batch, hand it over, commit what the handler says is safely written.
+
+Rules it keeps (aiokafka's docs, arroyo, quix-streams):
+- manual commits only, of offsets the handler returned, i.e. whose output the broker has acknowledged;
+- commits on a cadence, not per record; and on revoke, after the in-flight batch finished, for the revoked
+  partitions; and explicitly before ``stop()``, because the revoke listener is not called there;
+- never a lock across ``getmany``;
+- the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from dispatch_bridge.bus.kafka_config import connection_kwargs
+from dispatch_bridge.metrics import Metrics
+from dispatch_bridge.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+Batch = dict[TopicPartition, list[ConsumerRecord]]
+# The handler processes a batch and returns, per partition, the next offset whose predecessors are all
+# safely written (``last handled offset + 1``). It raises ConsumptionHalted to stop consuming.
+BatchHandler = Callable[[Batch], Awaitable[dict[TopicPartition, int]]]
+PartitionsCallback = Callable[[set[TopicPartition]], None]
+
+
+class ConsumptionHalted(Exception):
+    """Stop consuming but keep the process up (e.g. the dead-letter guard tripped). Carries safe offsets."""
+
+    def __init__(self, reason: str, offsets: dict[TopicPartition, int]) -> None:
+        super().__init__(reason)
+        self.offsets = offsets
+
+
+class GroupConsumer:
+    def __init__(
+        self,
+        topics: list[str],
+        kafka: KafkaSettings,
+        handler: BatchHandler,
+        metrics: Metrics,
+        on_assigned: PartitionsCallback | None = None,
+        on_revoked: PartitionsCallback | None = None,
+        drain_seconds: float = 20.0,
+    ) -> None:
+        self._topics = topics
+        self._kafka = kafka
+        self._handler = handler
+        self._metrics = metrics
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+        self._drain_seconds = drain_seconds
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._last_commit = 0.0
+        self.halted_reason: str | None = None
+        self.started = False
+        self.last_iteration = time.time()
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            **connection_kwargs(self._kafka),
+            group_id=self._kafka.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self._kafka.auto_offset_reset,
+            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
+            session_timeout_ms=self._kafka.session_timeout_ms,
+            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+            max_poll_interval_ms=self._kafka.max_poll_interval_ms,
+            max_partition_fetch_bytes=self._kafka.max_message_bytes + 65_536,
+            fetch_max_bytes=max(52_428_800, self._kafka.max_message_bytes * 4),
+        )
+        self._consumer = consumer
+        consumer.subscribe(self._topics, listener=_Listener(self))
+        await consumer.start()
+        self.started = True
+        try:
+            await self._loop(consumer, stop)
+        finally:
+            await self._commit(force=True)
+            await consumer.stop()  # leaves the group: peers rebalance at once
+            self._consumer = None
+
+    async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        interval = self._kafka.commit_interval_ms / 1000
+        while not stop.is_set():
+            self._tick()
+            batch = await consumer.getmany(timeout_ms=self._kafka.poll_timeout_ms,
+                                           max_records=self._kafka.max_batch_records)
+            if batch and self.halted_reason is None:
+                await self._handle(batch)
+            if self._pending and time.monotonic() - self._last_commit >= interval:
+                await self._commit()
+
+    async def _handle(self, batch: Batch) -> None:
+        self._idle.clear()
+        try:
+            for tp, records in batch.items():
+                self._metrics.events_consumed.labels(tp.topic).inc(len(records))
+            try:
+                done = await self._handler(batch)
+            except ConsumptionHalted as halt:
+                done = halt.offsets
+                self.halted_reason = str(halt)
+                assert self._consumer is not None
+                self._consumer.pause(*self._consumer.assignment())
+                log.error("consumption_halted", reason=self.halted_reason)
+            assigned = self.assignment
+            for tp, offset in done.items():
+                if tp in assigned:  # a partition revoked meanwhile belongs to someone else now
+                    self._pending[tp] = offset
+        finally:
+            self._idle.set()
+
+    def _tick(self) -> None:
+        self.last_iteration = time.time()
+        self._metrics.last_poll.set(self.last_iteration)
+
+    async def _commit(self, only: Iterable[TopicPartition] | None = None, force: bool = False) -> None:
+        if self._consumer is None or not self._pending:
+            return
+        wanted = set(only) if only is not None else set(self._pending)
+        offsets = {tp: off for tp, off in self._pending.items() if tp in wanted}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The group rebalanced or the broker is away: the records will be redelivered and reprocessed,
+            # which is harmless (deterministic output ids). Keep them pending unless they were revoked.
+            self._metrics.commit_failures.inc()
+            log.warning("commit_failed", error=type(exc).__name__, partitions=len(offsets), final=force)
+            return
+        for tp, off in offsets.items():
+            if self._pending.get(tp) == off:
+                del self._pending[tp]
+        self._last_commit = time.monotonic()
+
+    async def revoked(self, revoked: set[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("revoked").inc()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=self._drain_seconds)
+        except TimeoutError:
+            log.warning("revoke_while_batch_in_flight")
+        await self._commit(only=revoked)
+        for tp in revoked:
+            self._pending.pop(tp, None)
+        if self._on_revoked is not None:
+            self._on_revoked(revoked)
+
+    def assigned(self, assigned: set[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("assigned").inc()
+        if self.halted_reason is not None and self._consumer is not None:
+            self._consumer.pause(*assigned)
+        if self._on_assigned is not None:
+            self._on_assigned(assigned)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: GroupConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner.revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._owner.assigned(set(assigned))

@@ -1,0 +1,114 @@
+"""The one producer: sends a batch without awaiting each record, then waits until every record is acknowledged.
+
+Output that cannot be written is retried with capped exponential backoff, forever (or until shutdown), and the
+caller commits input offsets only after ``deliver`` returns: nothing is ever committed past unwritten output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from dispatch_bridge.bus.kafka_config import connection_kwargs
+from dispatch_bridge.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class DeliveryAborted(Exception):
+    """Shutdown arrived while output was still unacknowledged: the caller must not commit."""
+
+
+class OutputProducer:
+    def __init__(self, kafka: KafkaSettings, on_retry: Callable[[], None] | None = None) -> None:
+        self._kafka = kafka
+        self._on_retry = on_retry
+        self._producer: AIOKafkaProducer | None = None
+        self.last_success_monotonic = 0.0
+
+    @property
+    def client(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "producer not started"
+        return self._producer
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            **connection_kwargs(self._kafka),
+            acks="all" if self._kafka.acks == "all" else int(self._kafka.acks),
+            enable_idempotence=self._kafka.enable_idempotence,
+            linger_ms=self._kafka.linger_ms,
+            max_request_size=self._kafka.max_message_bytes + 65_536,  # a dead letter adds headers
+            max_batch_size=256 * 1024,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                await producer.flush()
+            finally:
+                await producer.stop()
+
+    async def deliver(self, batch: Sequence[Outgoing], abort: asyncio.Event | None = None,
+                      max_backoff: float = 5.0) -> None:
+        """Return once every record is acknowledged; raise DeliveryAborted if ``abort`` is set first."""
+        pending = list(batch)
+        backoff = 0.1
+        while pending:
+            failed = await self._send_all(pending)
+            if not failed:
+                self.last_success_monotonic = asyncio.get_running_loop().time()
+                return
+            pending = failed
+            if self._on_retry is not None:
+                self._on_retry()
+            log.warning("produce_retry", records=len(pending), backoff_seconds=round(backoff, 2))
+            if abort is not None:
+                try:
+                    await asyncio.wait_for(abort.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass
+                else:
+                    raise DeliveryAborted(f"{len(pending)} records not acknowledged at shutdown")
+            else:
+                await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
+
+    async def _send_all(self, batch: Sequence[Outgoing]) -> list[Outgoing]:
+        """Enqueue every record (order per partition is kept by the producer), then await the acks."""
+        producer = self.client
+        futures: list[asyncio.Future[object] | None] = []
+        for item in batch:
+            try:
+                futures.append(await producer.send(item.topic, item.value, key=item.key, headers=item.headers))
+            except KafkaError as exc:
+                log.warning("produce_enqueue_failed", topic=item.topic, error=type(exc).__name__)
+                futures.append(None)
+        results = await asyncio.gather(*(f for f in futures if f is not None), return_exceptions=True)
+        failed: list[Outgoing] = []
+        result_iter = iter(results)
+        for item, future in zip(batch, futures, strict=True):
+            if future is None:
+                failed.append(item)
+                continue
+            result = next(result_iter)
+            if isinstance(result, BaseException):
+                log.warning("produce_failed", topic=item.topic, error=type(result).__name__)
+                failed.append(item)
+        return failed

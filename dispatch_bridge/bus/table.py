@@ -1,0 +1,109 @@
+"""Materialise a compacted topic as a table in every instance: read all partitions, no consumer group.
+
+The roster must be whole in every instance (ranking needs every unit), so ``cad.units`` is not shared
+through the group like incidents are: each instance assigns itself every partition and reads from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from dispatch_bridge.bus.kafka_config import connection_kwargs
+from dispatch_bridge.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+RecordHandler = Callable[[ConsumerRecord], None]
+
+
+class TableReader:
+    """Feeds every record of ``topic`` to ``on_record``, from the beginning, forever.
+
+    ``on_record`` runs on the event loop and must be quick and must not raise for bad data (it owns its own
+    error handling); ``on_batch_done`` runs after each fetched batch, e.g. to re-rank on roster change.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        kafka: KafkaSettings,
+        on_record: RecordHandler,
+        on_batch_done: Callable[[], None] | None = None,
+    ) -> None:
+        self.topic = topic
+        self._kafka = kafka
+        self._on_record = on_record
+        self._on_batch_done = on_batch_done
+        self._consumer: AIOKafkaConsumer | None = None
+        self.records_read = 0
+        self.started = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read until ``stop`` is set; reconnects by itself after broker errors."""
+        while not stop.is_set():
+            try:
+                await self._read_until(stop)
+            except KafkaError as exc:  # transient: the broker is away; try again
+                log.warning("table_reader_error", topic=self.topic, error=type(exc).__name__)
+                await _sleep_or_stop(stop, 1.0)
+            finally:
+                await self._close()
+
+    async def _read_until(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            **connection_kwargs(self._kafka),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        partitions = await _wait_for_partitions(consumer, self.topic, stop)
+        if not partitions:
+            return
+        consumer.assign([TopicPartition(self.topic, p) for p in sorted(partitions)])
+        await consumer.seek_to_beginning()
+        self.started.set()
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=self._kafka.poll_timeout_ms, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    self._on_record(record)
+                self.records_read += len(records)
+            if batches and self._on_batch_done is not None:
+                self._on_batch_done()
+
+    async def _close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            try:
+                await consumer.stop()
+            except KafkaError:
+                pass
+
+
+async def _wait_for_partitions(consumer: AIOKafkaConsumer, topic: str, stop: asyncio.Event) -> set[int]:
+    """The topic's partitions; waits for the topic to exist (it may be created after we start)."""
+    while not stop.is_set():
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return set(partitions)
+        await consumer.topics()  # refreshes metadata
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return set(partitions)
+        await _sleep_or_stop(stop, 0.5)
+    return set()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

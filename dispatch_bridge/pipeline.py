@@ -1,0 +1,162 @@
+"""The decision core: what one incident revision means for dispatch. Pure: no I/O, no clock, no globals.
+
+For each newer revision of an incident: triage it, rank responders if it is a crisis, and publish a
+recommendation when the incident first becomes a crisis and afterwards only when the assessment or the top
+candidates change materially (dispatchers must not be spammed). Older or duplicate revisions change nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.domain import NO_RESPONSE, Assessment, Ranking
+
+# What became of an incident event: the ``outcome`` of the canonical log line and the metric label.
+RECOMMENDED = "recommended"
+UNCHANGED = "unchanged"
+NOT_CRISIS = "not_crisis"
+STALE = "stale"
+DEAD_LETTER = "dead_letter"
+
+Signature = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class OpenIncident:
+    """What the bridge remembers of an incident it has seen (one per incident, bounded, evicted)."""
+
+    event: IncidentEvent
+    partition: int
+    assessment: Assessment
+    published: Signature | None = None
+    published_top: str | None = None
+    closed: bool = False
+
+
+class IncidentBook:
+    """Open incidents in arrival order, with a hard bound: the least recently updated go first."""
+
+    def __init__(self, max_open: int) -> None:
+        self._max_open = max_open
+        self._open: OrderedDict[str, OpenIncident] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def __iter__(self) -> Iterator[OpenIncident]:
+        return iter(list(self._open.values()))
+
+    def get(self, incident_id: str) -> OpenIncident | None:
+        return self._open.get(incident_id)
+
+    def is_stale(self, event: IncidentEvent) -> bool:
+        """CAD feeds resend snapshots and deliver out of order: a revision not newer than ours is stale."""
+        known = self._open.get(event.incident.id)
+        return known is not None and event.incident.revision <= known.event.incident.revision
+
+    def remember(self, entry: OpenIncident) -> None:
+        key = entry.event.incident.id
+        self._open[key] = entry
+        self._open.move_to_end(key)
+        while len(self._open) > self._max_open:
+            self._open.popitem(last=False)
+
+    def forget(self, incident_id: str) -> None:
+        self._open.pop(incident_id, None)
+
+    def forget_partitions(self, topic_partitions: set[int]) -> int:
+        """Drop what belongs to partitions this instance no longer owns."""
+        gone = [key for key, entry in self._open.items() if entry.partition in topic_partitions]
+        for key in gone:
+            del self._open[key]
+        return len(gone)
+
+    def evict_idle(self, older_than: dt.datetime) -> int:
+        """Drop incidents not updated since ``older_than`` (event time): a CAD that never sent the close."""
+        gone = [key for key, entry in self._open.items() if entry.event.occurred_at < older_than]
+        for key in gone:
+            del self._open[key]
+        return len(gone)
+
+
+def signature(assessment: Assessment, ranking: Ranking, top_n: int) -> Signature:
+    """The parts of a recommendation whose change is worth a dispatcher's attention."""
+    return (
+        assessment.crisis,
+        assessment.response,
+        tuple(sorted(assessment.safety_flags)),
+        tuple(sorted(r.rule for r in assessment.reasons)),
+        tuple(c.unit_id for c in ranking.candidates[:top_n]),
+        ranking.fallbacks,
+        assessment.ruleset_sha256,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: str
+    assessment: Assessment
+    ranking: Ranking | None = None
+    signature: Signature | None = None
+
+
+def decide(
+    event: IncidentEvent,
+    assessment: Assessment,
+    previous: OpenIncident | None,
+    rank: Callable[[], Ranking],
+    top_n: int,
+) -> Decision:
+    """Whether this (newer) revision gets a recommendation. ``rank`` runs only for crisis incidents."""
+    was_published = previous is not None and previous.published is not None
+    if not assessment.crisis and not was_published:
+        return Decision(NOT_CRISIS, assessment)
+    ranking = rank() if assessment.crisis else Ranking((), ("no_longer_crisis",))
+    sig = signature(assessment, ranking, top_n)
+    if previous is not None and previous.published == sig:
+        return Decision(UNCHANGED, assessment, ranking, sig)
+    return Decision(RECOMMENDED, assessment, ranking, sig)
+
+
+def recommendation_record(
+    event: IncidentEvent,
+    assessment: Assessment,
+    ranking: Ranking,
+    produced_at: dt.datetime,
+    source_event_id: str,
+) -> dict[str, Any]:
+    """The wire recommendation (contracts.Recommendation) as a plain dict, ready for orjson."""
+    incident = event.incident
+    return {
+        "schema_version": 1,
+        "incident_id": incident.id,
+        "incident_revision": incident.revision,
+        "ruleset_version": assessment.ruleset_version,
+        "ruleset_sha256": assessment.ruleset_sha256,
+        "crisis": assessment.crisis,
+        "score": round(assessment.score, 4),
+        "response": assessment.response if assessment.crisis else NO_RESPONSE,
+        "safety_flags": list(assessment.safety_flags),
+        "reasons": [asdict(r) for r in assessment.reasons],
+        "candidates": [
+            {
+                "unit_id": c.unit_id,
+                "kind": c.kind,
+                "eta_seconds": c.eta_seconds,
+                "distance_m": c.distance_m,
+                "cit_members": list(c.cit_members),
+                "why": c.why,
+            }
+            for c in ranking.candidates
+        ],
+        "fallbacks": list(ranking.fallbacks),
+        "agency": event.agency,
+        "occurred_at": event.occurred_at,
+        "produced_at": produced_at,
+        "source_event_id": source_event_id,
+    }

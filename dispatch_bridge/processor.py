@@ -1,0 +1,240 @@
+"""The incident handler: decode, triage, rank, publish; one batch at a time, output acknowledged before commit.
+
+Records of a partition are handled in order; a batch's output (recommendations, dead letters) and its outcome
+rows are written concurrently and awaited together, and only then does the consumer loop get the offsets to
+commit. Everything per record is synchronous and allocation-light; the only awaits are per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from aiokafka import ConsumerRecord, TopicPartition
+
+from dispatch_bridge.bus import cloudevents
+from dispatch_bridge.bus.codec import InvalidEvent, decode_incident
+from dispatch_bridge.bus.consumer import Batch, ConsumptionHalted
+from dispatch_bridge.bus.deadletter import dead_letter
+from dispatch_bridge.bus.producer import Outgoing, OutputProducer
+from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.domain import Assessment, Ranking
+from dispatch_bridge.metrics import Metrics
+from dispatch_bridge.pipeline import (
+    DEAD_LETTER,
+    NOT_CRISIS,
+    RECOMMENDED,
+    STALE,
+    Decision,
+    IncidentBook,
+    OpenIncident,
+    decide,
+    recommendation_record,
+)
+from dispatch_bridge.settings import Settings
+
+log = structlog.get_logger("dispatch_bridge.events")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Triage(Protocol):
+    def __call__(self, event: IncidentEvent) -> Assessment: ...
+
+
+class Ranker(Protocol):
+    def __call__(self, assessment: Assessment, event: IncidentEvent, now: dt.datetime) -> Ranking: ...
+
+
+class OutcomeSink(Protocol):
+    """Where the outcome rows of a batch go (the outcome store); awaited before the batch is committed."""
+
+    async def write_batch(self, event_rows: Sequence[tuple[IncidentEvent, Decision]],
+                          published: Sequence[dict[str, Any]]) -> None: ...
+
+
+@dataclass
+class BatchResult:
+    outgoing: list[Outgoing] = field(default_factory=list)
+    published: list[dict[str, Any]] = field(default_factory=list)
+    seen: list[tuple[IncidentEvent, Decision]] = field(default_factory=list)
+    latencies: list[dt.datetime] = field(default_factory=list)
+
+
+class IncidentProcessor:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        producer: OutputProducer,
+        triage: Triage,
+        ranker: Ranker,
+        sink: OutcomeSink | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._producer = producer
+        self._triage = triage
+        self._ranker = ranker
+        self._sink = sink
+        self._clock = clock
+        self._source = f"/dispatch-bridge/{settings.environment}"
+        self._top_n = settings.processing.material_top_candidates
+        self._max_bytes = settings.kafka.max_message_bytes
+        self._dlq_limit = settings.processing.dlq_max_consecutive
+        self.book = IncidentBook(settings.processing.max_open_incidents)
+        self.consecutive_invalid = 0
+        self.abort = asyncio.Event()
+        # Bound metric children once: label lookups per event are measurable on the hot path.
+        self._outcome_counters = {
+            name: metrics.events_processed.labels(name)
+            for name in (RECOMMENDED, "unchanged", NOT_CRISIS, STALE, DEAD_LETTER, "closed")
+        }
+
+    # -- the batch -------------------------------------------------------------------------------------
+
+    async def handle(self, batch: Batch) -> dict[TopicPartition, int]:
+        started = time.perf_counter()
+        now = self._clock()
+        result = BatchResult()
+        done: dict[TopicPartition, int] = {}
+        halted: str | None = None
+        for tp, records in batch.items():
+            for record in records:
+                if not self._handle_record(record, now, result):
+                    halted = (f"{self.consecutive_invalid} consecutive invalid events: "
+                              "a bad deploy or a wrong topic, not bad data")
+                    done[tp] = record.offset  # this record is not handled: it is read again after the fix
+                    break
+                done[tp] = record.offset + 1
+            if halted:
+                break
+        await self._write(result)
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        acked = self._clock()
+        for occurred_at in result.latencies:
+            self._metrics.end_to_end_seconds.observe(max(0.0, (acked - occurred_at).total_seconds()))
+        self._metrics.open_incidents.set(len(self.book))
+        if halted:
+            self._metrics.dlq_guard_tripped.set(1)
+            raise ConsumptionHalted(halted, done)
+        return done
+
+    async def _write(self, result: BatchResult) -> None:
+        tasks = [self._producer.deliver(result.outgoing, abort=self.abort)]
+        if self._sink is not None and (result.seen or result.published):
+            tasks.append(self._sink.write_batch(result.seen, result.published))
+        await asyncio.gather(*tasks)
+
+    # -- one record --------------------------------------------------------------------------------------
+
+    def _handle_record(self, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> bool:
+        """Handle one record; False when the dead-letter guard trips (the record is left unhandled)."""
+        try:
+            event = decode_incident(record.value, self._max_bytes)
+            _check_key(record.key, event)
+        except InvalidEvent as invalid:
+            if self.consecutive_invalid >= self._dlq_limit:
+                return False
+            self.consecutive_invalid += 1
+            result.outgoing.append(dead_letter(record, invalid, self._settings.topics.deadletter,
+                                               self._settings.kafka.group_id))
+            self._metrics.dead_letters.labels(invalid.code).inc()
+            self._outcome_counters[DEAD_LETTER].inc()
+            log.warning("event", topic=record.topic, partition=record.partition, offset=record.offset,
+                        outcome=DEAD_LETTER, error_class=invalid.code, reason=invalid.reason)
+            return True
+        self.consecutive_invalid = 0
+        outcome = self._apply(event, record, now, result)
+        self._outcome_counters[outcome].inc()
+        if outcome != NOT_CRISIS:
+            log.info("event", topic=record.topic, partition=record.partition, offset=record.offset,
+                     incident_id=event.incident.id, revision=event.incident.revision, outcome=outcome,
+                     latency_ms=round((now - event.occurred_at).total_seconds() * 1000, 1))
+        return True
+
+    def _apply(self, event: IncidentEvent, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> str:
+        if self.book.is_stale(event):
+            return STALE
+        previous = self.book.get(event.incident.id)
+        assessment = self._triage(event)
+        decision = decide(event, assessment, previous,
+                          lambda: self._ranker(assessment, event, now), self._top_n)
+        result.seen.append((event, decision))
+        entry = OpenIncident(event, record.partition, assessment,
+                             previous.published if previous else None,
+                             previous.published_top if previous else None)
+        if decision.outcome == RECOMMENDED:
+            assert decision.ranking is not None
+            ce_id = cloudevents.event_id(record.topic, record.partition, record.offset, assessment.ruleset_sha256)
+            self._publish(event, decision, ce_id, now, result)
+            entry.published = decision.signature
+            entry.published_top = decision.ranking.candidates[0].unit_id if decision.ranking.candidates else None
+        if event.event_type == "incident.closed":
+            self.book.forget(event.incident.id)
+            return "closed" if decision.outcome == NOT_CRISIS else decision.outcome
+        # Ordinary calls are remembered too (bounded), so that their stale snapshots are ignored as well.
+        self.book.remember(entry)
+        return decision.outcome
+
+    def _publish(self, event: IncidentEvent, decision: Decision, ce_id: str, now: dt.datetime,
+                 result: BatchResult) -> None:
+        assert decision.ranking is not None
+        record = recommendation_record(event, decision.assessment, decision.ranking, now, event.event_id)
+        value = orjson.dumps(record)
+        key = event.incident.id.encode()
+        headers = cloudevents.headers(ce_id, cloudevents.RECOMMENDATION_TYPE, self._source, now,
+                                      event.incident.id,
+                                      {"rulesetversion": decision.assessment.ruleset_version})
+        result.outgoing.append(Outgoing(self._settings.topics.recommendations, key, value, headers))
+        result.published.append(record)
+        result.latencies.append(event.occurred_at)
+        self._metrics.recommendations.labels(record["response"]).inc()
+        for fallback in decision.ranking.fallbacks:
+            self._metrics.fallbacks.labels(fallback).inc()
+        for reason in decision.assessment.reasons:
+            self._metrics.rule_matches.labels(reason.rule).inc()
+
+    # -- roster changes ------------------------------------------------------------------------------------
+
+    def rerank(self, needs_cit: Callable[[OpenIncident], bool]) -> BatchResult:
+        """Re-rank open crisis incidents still lacking a CIT responder; output those whose top changed."""
+        now = self._clock()
+        result = BatchResult()
+        for entry in self.book:
+            if entry.published is None or not entry.assessment.crisis or not needs_cit(entry):
+                continue
+            ranking = self._ranker(entry.assessment, entry.event, now)
+            top = ranking.candidates[0].unit_id if ranking.candidates else None
+            if top == entry.published_top:
+                continue
+            decision = decide(entry.event, entry.assessment, entry, lambda r=ranking: r, self._top_n)
+            if decision.outcome != RECOMMENDED:
+                continue
+            ce_id = cloudevents.event_id("rerank", entry.event.incident.id, entry.event.incident.revision,
+                                         top, entry.assessment.ruleset_sha256)
+            self._publish(entry.event, decision, ce_id, now, result)
+            entry.published = decision.signature
+            entry.published_top = top
+        return result
+
+    def forget_partitions(self, partitions: set[TopicPartition]) -> None:
+        incident_partitions = {tp.partition for tp in partitions if tp.topic == self._settings.topics.incidents}
+        self.book.forget_partitions(incident_partitions)
+
+
+def _check_key(key: bytes | None, event: IncidentEvent) -> None:
+    """Per-incident order depends on the key: a record keyed by something else is a producer bug."""
+    if key is not None and key != event.incident.id.encode():
+        raise InvalidEvent("key_mismatch", "record key is not the incident id")
