@@ -35,7 +35,8 @@ class OpenIncident:
     assessment: Assessment
     published: Signature | None = None
     published_top: str | None = None
-    closed: bool = False
+    # The last recommendation published for it, as on the wire (for GET /v1/incidents/{id}).
+    recommendation: dict[str, Any] | None = None
 
 
 class IncidentBook:

@@ -174,11 +174,12 @@ class IncidentProcessor:
         result.seen.append((event, decision))
         entry = OpenIncident(event, record.partition, assessment,
                              previous.published if previous else None,
-                             previous.published_top if previous else None)
+                             previous.published_top if previous else None,
+                             previous.recommendation if previous else None)
         if decision.outcome == RECOMMENDED:
             assert decision.ranking is not None
             ce_id = cloudevents.event_id(record.topic, record.partition, record.offset, assessment.ruleset_sha256)
-            self._publish(event, decision, ce_id, now, result)
+            entry.recommendation = self._publish(event, decision, ce_id, now, result)
             entry.published = decision.signature
             entry.published_top = decision.ranking.candidates[0].unit_id if decision.ranking.candidates else None
         if event.event_type == "incident.closed":
@@ -189,7 +190,7 @@ class IncidentProcessor:
         return decision.outcome
 
     def _publish(self, event: IncidentEvent, decision: Decision, ce_id: str, now: dt.datetime,
-                 result: BatchResult) -> None:
+                 result: BatchResult) -> dict[str, Any]:
         assert decision.ranking is not None
         record = recommendation_record(event, decision.assessment, decision.ranking, now, event.event_id)
         value = orjson.dumps(record)
@@ -205,6 +206,7 @@ class IncidentProcessor:
             self._metrics.fallbacks.labels(fallback).inc()
         for reason in decision.assessment.reasons:
             self._metrics.rule_matches.labels(reason.rule).inc()
+        return record
 
     # -- roster changes ------------------------------------------------------------------------------------
 
@@ -224,7 +226,7 @@ class IncidentProcessor:
                 continue
             ce_id = cloudevents.event_id("rerank", entry.event.incident.id, entry.event.incident.revision,
                                          top, entry.assessment.ruleset_sha256)
-            self._publish(entry.event, decision, ce_id, now, result)
+            entry.recommendation = self._publish(entry.event, decision, ce_id, now, result)
             entry.published = decision.signature
             entry.published_top = top
         return result

@@ -1,0 +1,264 @@
+"""Wires the parts together and owns the lifecycle: start, run, drain, stop.
+
+Tasks it runs: the incident consumer (group), the roster table readers (every partition, no group), and a
+housekeeping loop (broker health, rules hot reload, re-ranking on roster change, coverage gauges, eviction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from dispatch_bridge.bus.codec import InvalidEvent, decode_unit
+from dispatch_bridge.bus.consumer import GroupConsumer
+from dispatch_bridge.bus.kafka_config import connection_kwargs
+from dispatch_bridge.bus.producer import OutputProducer
+from dispatch_bridge.bus.table import TableReader
+from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.domain import Assessment, Ranking
+from dispatch_bridge.metrics import Metrics
+from dispatch_bridge.pipeline import OpenIncident
+from dispatch_bridge.processor import Clock, IncidentProcessor, utc_now
+from dispatch_bridge.recommend import rank
+from dispatch_bridge.roster import Roster
+from dispatch_bridge.settings import Settings
+from dispatch_bridge.triage import RulesetHolder, triage
+
+log = structlog.get_logger(__name__)
+
+HEALTH_INTERVAL_SECONDS = 2.0
+
+
+class Service:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.rules = RulesetHolder(settings.rules_dir)
+        self.roster = Roster(settings.roster)
+        self.producer = OutputProducer(settings.kafka, on_retry=self.metrics.produce_retries.inc)
+        self.processor = IncidentProcessor(
+            settings, self.metrics, self.producer, triage=self._triage, ranker=self._rank, clock=clock)
+        self.incidents = GroupConsumer(
+            [settings.topics.incidents], settings.kafka, self.processor.handle, self.metrics,
+            on_revoked=self.processor.forget_partitions, drain_seconds=settings.processing.shutdown_drain_seconds)
+        self.units = TableReader(settings.topics.units, settings.kafka, self._on_unit_record,
+                                 on_batch_done=self._on_roster_batch)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._rerank_wanted = False
+        self.broker_ok = False
+        self.started = False
+        self.stopping = False
+        self.failed: str | None = None
+
+    # -- the pure core, bound to the live ruleset and roster -----------------------------------------------
+
+    def _triage(self, event: IncidentEvent) -> Assessment:
+        return triage(event, self.rules.current)
+
+    def _rank(self, assessment: Assessment, event: IncidentEvent, now: dt.datetime) -> Ranking:
+        return rank(assessment, event.incident, self.roster, now, self.settings.ranking)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        ruleset = self.rules.current  # loaded in the constructor: a broken pack fails the start
+        self.metrics.ruleset_info.labels(ruleset.version, ruleset.sha256).set(1)
+        if self.settings.personnel_file:
+            self.roster.load_personnel_file(self.settings.personnel_file)
+        if self.settings.teams_file:
+            self.roster.load_teams_file(self.settings.teams_file)
+        self.metrics.cit_coverage_minimum.set(self.settings.roster.coverage_min_per_district)
+        if self.settings.kafka.create_topics:
+            await self.create_topics()
+        await self.producer.start()
+        self.broker_ok = True
+        self._spawn(self.incidents.run(self._stop), "incidents")
+        self._spawn(self.units.run(self._stop), "units")
+        self._spawn(self._housekeeping(), "housekeeping")
+        self.started = True
+        log.info("service_started", ruleset_version=ruleset.version, ruleset_sha256=ruleset.sha256[:12],
+                 group_id=self.settings.kafka.group_id, incidents_topic=self.settings.topics.incidents)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stop.is_set():
+            return
+        exc = task.exception()
+        self.failed = f"{task.get_name()} stopped: {type(exc).__name__ if exc else 'returned'}"
+        log.error("task_failed", task=task.get_name(), error_class=type(exc).__name__ if exc else None)
+        self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        """Drain: readiness off, finish the batch in flight, commit, leave the group, close the producer."""
+        self.stopping = True
+        self._stop.set()
+        drain = self.settings.processing.shutdown_drain_seconds
+        done, pending = await asyncio.wait(self._tasks, timeout=drain) if self._tasks else (set(), set())
+        if pending:
+            # Output still unacknowledged after the drain bound: abandon it uncommitted (it is redelivered).
+            self.processor.abort.set()
+            _, still = await asyncio.wait(pending, timeout=5)
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+        with contextlib.suppress(KafkaError):
+            await self.producer.stop()
+        log.info("service_stopped")
+
+    # -- health -----------------------------------------------------------------------------------------
+
+    def live(self) -> tuple[bool, dict[str, Any]]:
+        stall = time.time() - self.incidents.last_iteration
+        ok = stall < self.settings.processing.liveness_stall_seconds and self.failed is None
+        return ok, {"loop_seconds_since_iteration": round(stall, 3)}
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        checks = {
+            "started": self.started and self.incidents.started,
+            "rules_loaded": self.rules.current is not None,
+            "broker_reachable": self.broker_ok,
+            "consuming": self.incidents.halted_reason is None,
+            "not_stopping": not self.stopping,
+        }
+        ok = all(checks.values())
+        self.metrics.ready.set(1 if ok else 0)
+        detail: dict[str, Any] = {"checks": checks}
+        if self.incidents.halted_reason:
+            detail["halted"] = self.incidents.halted_reason
+        return ok, detail
+
+    # -- roster -----------------------------------------------------------------------------------------
+
+    def _on_unit_record(self, record: ConsumerRecord) -> None:
+        if record.value is None:  # a tombstone on the compacted topic: the unit is gone
+            if record.key:
+                self.roster.remove_unit(record.key.decode("utf-8", "replace"))
+            return
+        try:
+            status = decode_unit(record.value, self.settings.kafka.max_message_bytes)
+        except InvalidEvent as invalid:
+            self.metrics.dead_letters.labels(f"unit_{invalid.code}").inc()
+            log.warning("unit_invalid", partition=record.partition, offset=record.offset, error_class=invalid.code)
+            return
+        change = self.roster.apply_unit(status)
+        if change.cit_capacity_gained:
+            self._rerank_wanted = True
+
+    def _on_roster_batch(self) -> None:
+        self.metrics.roster_units.set(len(self.roster))
+
+    def _needs_cit(self, entry: OpenIncident) -> bool:
+        now = self.clock()
+        return not any(self.roster.unit_has_cit(u.unit_id, now) for u in entry.event.incident.units)
+
+    async def _rerank(self) -> None:
+        result = self.processor.rerank(self._needs_cit)
+        if result.outgoing:
+            await self.producer.deliver(result.outgoing, abort=self.processor.abort)
+
+    # -- housekeeping -----------------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        next_health = next_rules = 0.0
+        next_schedule: dt.datetime | None = None
+        while not self._stop.is_set():
+            now_mono = time.monotonic()
+            if now_mono >= next_health:
+                next_health = now_mono + HEALTH_INTERVAL_SECONDS
+                await self._check_broker()
+                self._export_coverage()
+            poll = self.settings.rules.reload_poll_seconds
+            if poll and now_mono >= next_rules:
+                next_rules = now_mono + poll
+                if self.rules.changed_on_disk():
+                    self.reload_rules("file_change")
+            now = self.clock()
+            if next_schedule is not None and now >= next_schedule:
+                self._rerank_wanted = True
+            next_schedule = self.roster.next_schedule_change(now)
+            if self._rerank_wanted:
+                self._rerank_wanted = False
+                await self._rerank()
+            idle = now - dt.timedelta(hours=self.settings.processing.incident_idle_hours)
+            self.processor.book.evict_idle(idle)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=0.25)
+
+    async def _check_broker(self) -> None:
+        try:
+            await asyncio.wait_for(self.producer.client.client.fetch_all_metadata(), timeout=3)
+        except (TimeoutError, KafkaError, OSError):
+            if self.broker_ok:
+                log.warning("broker_unreachable")
+            self.broker_ok = False
+        else:
+            if not self.broker_ok:
+                log.info("broker_reachable")
+            self.broker_ok = True
+
+    def _export_coverage(self) -> None:
+        coverage = self.roster.coverage(self.clock())
+        for district, row in coverage["districts"].items():
+            self.metrics.cit_on_duty.labels(district).set(row["on_duty"])
+            self.metrics.cit_available.labels(district).set(row["available"])
+        self.metrics.cit_on_duty.labels("all").set(coverage["overall"]["on_duty"])
+        self.metrics.cit_available.labels("all").set(coverage["overall"]["available"])
+
+    def reload_rules(self, trigger: str) -> dict[str, Any]:
+        result = self.rules.reload()
+        ok = bool(getattr(result, "ok", False))
+        self.metrics.ruleset_reloads.labels("loaded" if ok else "rejected").inc()
+        ruleset = self.rules.current
+        if ok:
+            self.metrics.ruleset_info.clear()
+            self.metrics.ruleset_info.labels(ruleset.version, ruleset.sha256).set(1)
+            log.info("ruleset_reloaded", trigger=trigger, version=ruleset.version, sha256=ruleset.sha256[:12])
+        else:
+            log.error("ruleset_reload_rejected", trigger=trigger, active_version=ruleset.version)
+        return self.rules.status()
+
+    # -- topics -----------------------------------------------------------------------------------------
+
+    async def create_topics(self) -> None:
+        """Create missing topics (demo and tests; production topics are a deployment decision)."""
+        kafka, topics = self.settings.kafka, self.settings.topics
+        admin = AIOKafkaAdminClient(**connection_kwargs(kafka))
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            wanted = [topics.incidents, topics.units, topics.recommendations, topics.deadletter,
+                      topics.personnel, topics.feedback]
+            compacted = {topics.units, topics.personnel}
+            new = [
+                NewTopic(name, num_partitions=kafka.topic_partitions,
+                         replication_factor=kafka.topic_replication_factor,
+                         topic_configs={"cleanup.policy": "compact"} if name in compacted else {})
+                for name in wanted if name not in existing
+            ]
+            if new:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(new)
+                log.info("topics_created", topics=[t.name for t in new])
+        finally:
+            await admin.close()
+
+    def owned_partitions(self) -> set[TopicPartition]:
+        return self.incidents.assignment
