@@ -1,1 +1,34 @@
+"""Outcome store and coordinator reports: remember what happened to every call and evaluate the CIT program.
 
+The service writes batches of records (``IncidentSeen``, ``RecommendationPublished``, ``Feedback``,
+``RosterSnapshot``) and asks for premise history; the report turns the store into the coordinator's evaluation.
+"""
+
+from dispatch_bridge.outcomes.config import DEFAULT_REASON_CODES, StoreSettings
+from dispatch_bridge.outcomes.feedback import validate_feedback
+from dispatch_bridge.outcomes.records import (
+    CandidateRef,
+    Feedback,
+    IncidentSeen,
+    OutcomeRecord,
+    PremiseHistory,
+    RecommendationPublished,
+    RosterSnapshot,
+)
+from dispatch_bridge.outcomes.store import OutcomeStore, SchemaTooNewError, open_store
+
+__all__ = [
+    "DEFAULT_REASON_CODES",
+    "CandidateRef",
+    "Feedback",
+    "IncidentSeen",
+    "OutcomeRecord",
+    "OutcomeStore",
+    "PremiseHistory",
+    "RecommendationPublished",
+    "RosterSnapshot",
+    "SchemaTooNewError",
+    "StoreSettings",
+    "open_store",
+    "validate_feedback",
+]
