@@ -57,17 +57,20 @@ class Ranker(Protocol):
 
 
 class OutcomeSink(Protocol):
-    """Where the outcome rows of a batch go (the outcome store); awaited before the batch is committed."""
+    """Where the outcome rows of a batch go (the outcome store); ``write`` is awaited before the commit."""
 
-    async def write_batch(self, event_rows: Sequence[tuple[IncidentEvent, Decision]],
-                          published: Sequence[dict[str, Any]]) -> None: ...
+    def seen(self, event: IncidentEvent, assessment: Assessment, now: dt.datetime) -> object: ...
+
+    def published(self, event: IncidentEvent, assessment: Assessment, ranking: Ranking,
+                  produced_at: dt.datetime) -> object: ...
+
+    async def write(self, rows: Sequence[object], abort: asyncio.Event) -> None: ...
 
 
 @dataclass
 class BatchResult:
     outgoing: list[Outgoing] = field(default_factory=list)
-    published: list[dict[str, Any]] = field(default_factory=list)
-    seen: list[tuple[IncidentEvent, Decision]] = field(default_factory=list)
+    rows: list[object] = field(default_factory=list)
     latencies: list[dt.datetime] = field(default_factory=list)
 
 
@@ -132,10 +135,11 @@ class IncidentProcessor:
         return done
 
     async def _write(self, result: BatchResult) -> None:
-        tasks = [self._producer.deliver(result.outgoing, abort=self.abort)]
-        if self._sink is not None and (result.seen or result.published):
-            tasks.append(self._sink.write_batch(result.seen, result.published))
-        await asyncio.gather(*tasks)
+        if self._sink is not None and result.rows:
+            await asyncio.gather(self._producer.deliver(result.outgoing, abort=self.abort),
+                                 self._sink.write(result.rows, self.abort))
+        else:
+            await self._producer.deliver(result.outgoing, abort=self.abort)
 
     # -- one record --------------------------------------------------------------------------------------
 
@@ -171,7 +175,8 @@ class IncidentProcessor:
         assessment = self._triage(event)
         decision = decide(event, assessment, previous,
                           lambda: self._ranker(assessment, event, now), self._top_n)
-        result.seen.append((event, decision))
+        if self._sink is not None:
+            result.rows.append(self._sink.seen(event, assessment, now))
         entry = OpenIncident(event, record.partition, assessment,
                              previous.published if previous else None,
                              previous.published_top if previous else None,
@@ -199,7 +204,8 @@ class IncidentProcessor:
                                       event.incident.id,
                                       {"rulesetversion": decision.assessment.ruleset_version})
         result.outgoing.append(Outgoing(self._settings.topics.recommendations, key, value, headers))
-        result.published.append(record)
+        if self._sink is not None:
+            result.rows.append(self._sink.published(event, decision.assessment, decision.ranking, now))
         result.latencies.append(event.occurred_at)
         self._metrics.recommendations.labels(record["response"]).inc()
         for fallback in decision.ranking.fallbacks:
