@@ -1,0 +1,89 @@
+"""The pure triage function: one incident event and a ruleset in, an Assessment out. No I/O, no clock.
+
+Two stages, as every published program works (domain.md 1.4-1.5):
+1. include: every include rule whose conditions hold adds its weight; the clamped sum is the score, and a
+   call whose score reaches the pack's include_threshold is a behavioral crisis.
+2. route (crisis calls only): route rules are read top to bottom and the first that holds picks the tier;
+   later rules that hold and raise safety flags still add their flags and reasons, so a dispatcher sees every
+   hazard (a weapon and an overdose), not just the one that decided the tier.
+"""
+
+from __future__ import annotations
+
+from dispatch_bridge import domain
+from dispatch_bridge.contracts.incident import IncidentEvent
+from dispatch_bridge.triage.model import EventView, Rule, Ruleset, TriageContext
+from dispatch_bridge.triage.text import merged_text
+
+DEFAULT_TIER_RULE = "default-tier"
+
+
+def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None = None) -> domain.Assessment:
+    incident = event.incident
+    text = merged_text(incident.nature_text, [entry.text for entry in incident.narrative])
+    view = EventView(
+        incident=incident,
+        agency=event.agency,
+        apco=ruleset.apco_type(event.agency, incident),
+        facts=ruleset.matcher.facts(text),
+        context=context,
+        occurred_at=event.occurred_at,
+        timezone=ruleset.timezone,
+    )
+    reasons: list[domain.Reason] = []
+    total = 0.0
+    for rule in ruleset.include:
+        evidence = rule.matches(view)
+        if evidence is not None:
+            total += rule.weight
+            reasons.append(_reason(rule, evidence, context))
+    score = round(min(1.0, max(0.0, total)), 3)
+    crisis = score >= ruleset.include_threshold
+    if not crisis:
+        return domain.Assessment(
+            crisis=False,
+            score=score,
+            response=domain.NO_RESPONSE,
+            ruleset_version=ruleset.version,
+            ruleset_sha256=ruleset.sha256,
+            reasons=tuple(reasons),
+        )
+    tier: str | None = None
+    flags: list[str] = []
+    for rule in ruleset.route:
+        if tier is not None and not rule.flags:
+            continue
+        evidence = rule.matches(view)
+        if evidence is None:
+            continue
+        if tier is None:
+            tier = rule.tier
+        for flag in rule.flags:
+            if flag not in flags:
+                flags.append(flag)
+        reasons.append(_reason(rule, evidence, context))
+    if tier is None:
+        tier = ruleset.default_tier
+        reasons.append(
+            domain.Reason(rule=DEFAULT_TIER_RULE, because=f"No route rule applied: the pack's default tier is {tier}")
+        )
+    return domain.Assessment(
+        crisis=True,
+        score=score,
+        response=tier,
+        ruleset_version=ruleset.version,
+        ruleset_sha256=ruleset.sha256,
+        safety_flags=tuple(flags),
+        reasons=tuple(reasons),
+    )
+
+
+def _reason(rule: Rule, evidence: str, context: TriageContext | None) -> domain.Reason:
+    because = rule.because
+    if rule.templated:
+        values = {
+            "premise_crisis_calls": "?" if context is None else context.premise_crisis_calls,
+            "premise_window_days": "?" if context is None else context.premise_window_days,
+        }
+        because = because.format_map(values)
+    return domain.Reason(rule=rule.id, because=because, evidence=evidence or None)
