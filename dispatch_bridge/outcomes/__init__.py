@@ -15,6 +15,8 @@ from dispatch_bridge.outcomes.records import (
     RecommendationPublished,
     RosterSnapshot,
 )
+from dispatch_bridge.outcomes.render import render_csv, render_html, render_json
+from dispatch_bridge.outcomes.report import Report, build_report
 from dispatch_bridge.outcomes.store import OutcomeStore, SchemaTooNewError, open_store
 
 __all__ = [
@@ -26,9 +28,14 @@ __all__ = [
     "OutcomeStore",
     "PremiseHistory",
     "RecommendationPublished",
+    "Report",
     "RosterSnapshot",
     "SchemaTooNewError",
     "StoreSettings",
+    "build_report",
     "open_store",
+    "render_csv",
+    "render_html",
+    "render_json",
     "validate_feedback",
 ]

@@ -53,6 +53,16 @@ class StoreSettings(BaseModel):
     crisis_nature_codes: tuple[str, ...] = ("EDP", "MENTAL", "SUICIDE", "SUICTHRT", "CRISIS", "5150")
     crisis_dispositions: tuple[str, ...] = ("MENTAL_HEALTH", "CRISIS", "EDP", "5150", "MH_TRANSPORT")
 
+    # Recommendation fallbacks that mean "an eligible call missed its team", by cause. A fallback counts when
+    # its code contains one of the fragments (the ranking module names them, e.g. team_out_of_hours).
+    fallback_categories: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "hours": ("out_of_hours", "outside_hours", "closed"),
+            "area": ("out_of_area", "outside_area", "outside_service_area"),
+            "availability": ("team_unavailable", "no_team", "team_busy", "at_capacity", "team_full"),
+        }
+    )
+
     # Reporting: shifts are read in the agency's local time; the key is the shift name, the value its start hour.
     timezone: str = "UTC"
     shift_starts: dict[str, int] = Field(default_factory=lambda: {"day": 7, "evening": 15, "night": 23})
