@@ -6,13 +6,18 @@ candidate pack with the live one.
 """
 
 from dispatch_bridge.triage.evaluate import triage
+from dispatch_bridge.triage.holder import ReloadResult, RulesetHolder
 from dispatch_bridge.triage.loader import RulesetError, load_ruleset
 from dispatch_bridge.triage.model import Rule, Ruleset, TriageContext
+from dispatch_bridge.triage.shadow import ShadowEvaluator
 
 __all__ = [
+    "ReloadResult",
     "Rule",
     "Ruleset",
     "RulesetError",
+    "RulesetHolder",
+    "ShadowEvaluator",
     "TriageContext",
     "load_ruleset",
     "triage",
