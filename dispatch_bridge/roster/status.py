@@ -25,11 +25,13 @@ def availability_class(status: UnitStatus) -> int:
     return NOT_AVAILABLE
 
 
-def team_has_room(status: UnitStatus) -> bool:
-    """A team can take another call: below capacity when it reports its load, else by its status."""
+def team_has_room(status: UnitStatus, capacity: int | None) -> bool:
+    """A team can take another call: below ``capacity`` (the team's configured one, else the event's, else 1)
+    when it reports its load, else by its status."""
     if status.status in OUT_OF_SERVICE:
         return False
     if status.active_assignments is not None:
-        capacity = 1 if status.capacity is None else status.capacity
+        if capacity is None:
+            capacity = 1 if status.capacity is None else status.capacity
         return status.active_assignments < capacity
     return availability_class(status) in (AVAILABLE, ON_SCENE_AVAILABLE)

@@ -325,7 +325,9 @@ class Roster:
         status = entry.status
         assert status is not None
         cit_free = entry.kind == "patrol" and entry.avail in (AVAILABLE, ON_SCENE_AVAILABLE) and entry.has_cit(day)
-        team_free = entry.kind in TEAM_KINDS and team_has_room(status)
+        team = self.teams.get(entry.unit_id)
+        capacity = team.capacity if team is not None else None
+        team_free = entry.kind in TEAM_KINDS and team_has_room(status, capacity)
         entry.cit_free, entry.team_free = cit_free, team_free
         return _change(
             True,
@@ -442,7 +444,8 @@ class Roster:
         status = entry.status if entry is not None else None
         if status is None:
             return TeamState(team, None, on_shift, until, True, True)
-        return TeamState(team, entry, on_shift, until, status.status not in OUT_OF_SERVICE, team_has_room(status))
+        return TeamState(team, entry, on_shift, until, status.status not in OUT_OF_SERVICE,
+                         team_has_room(status, team.capacity))
 
     # ---- files ------------------------------------------------------------------------------------------
 
