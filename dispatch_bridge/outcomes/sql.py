@@ -41,6 +41,12 @@ def _require_aware(value: dt.datetime) -> None:
         raise ValueError("outcome store times must carry a time zone")
 
 
+def utc_hour(value: dt.datetime) -> dt.datetime:
+    """The UTC hour an instant falls in (roster snapshots are kept per hour)."""
+    _require_aware(value)
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def _sqlite_encode(value: dt.datetime | None) -> str | None:
     # Fixed-width UTC ISO text sorts like the instant it names, so text comparisons are time comparisons.
     if value is None:

@@ -145,7 +145,7 @@ class SqlOutcomeStore:
             elif isinstance(record, Feedback):
                 feedback.append(self._feedback_row(record))
             elif isinstance(record, RosterSnapshot):
-                hour = self._ts(record.hour.astimezone(sql.UTC).replace(minute=0, second=0, microsecond=0))
+                hour = self._ts(sql.utc_hour(record.hour))
                 roster.extend((hour, district, on, avail) for district, (on, avail) in record.per_district.items())
             else:
                 raise TypeError(f"not an outcome record: {type(record).__name__}")

@@ -1,0 +1,362 @@
+"""The outcome store on both real backends: migrations, idempotent batches, merges, purge, premise history,
+privacy, and the time a 1,000-record batch takes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+
+import asyncpg
+import pytest
+
+from dispatch_bridge.contracts import IncidentEvent, Location
+from dispatch_bridge.domain import Assessment
+from dispatch_bridge.outcomes import (
+    CandidateRef,
+    Feedback,
+    IncidentSeen,
+    RecommendationPublished,
+    RosterSnapshot,
+    SchemaTooNewError,
+    StoreSettings,
+    open_store,
+)
+from dispatch_bridge.outcomes import sql
+from dispatch_bridge.outcomes.backends import PostgresBackend, SqliteBackend
+from dispatch_bridge.outcomes.store import OutcomeStore, migrate
+from tests.pg import pg_server, pg_url, store_url  # noqa: F401
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+CRISIS = Assessment(crisis=True, score=0.8, response="cit_officer", ruleset_version="r1", ruleset_sha256="x")
+CALM = Assessment(crisis=False, score=0.0, response="none", ruleset_version="r1", ruleset_sha256="x")
+ADDRESS = "1234 N Main St Apt 5"
+
+
+def event(incident_id: str, revision: int, when: dt.datetime, nature: str = "EDP", *, address: str = ADDRESS,
+          beat: str = "B1", units: tuple[dict, ...] = (), disposition: tuple[str, ...] = (),
+          flags: tuple[str, ...] = ()) -> IncidentEvent:
+    return IncidentEvent.model_validate({
+        "schema_version": 1, "event_id": f"{incident_id}/{revision}", "event_type": "incident.updated",
+        "occurred_at": when, "agency": "CITY",
+        "incident": {"id": incident_id, "revision": revision, "nature_code": nature, "nature_text": "PSYCH",
+                     "caller_party": "third",
+                     "narrative": [{"text": "caller Jane Roe at 555-0100 says brother hearing voices"}],
+                     "location": {"address": address, "beat": beat, "district": "D1", "lat": 47.6, "lon": -122.3},
+                     "units": list(units), "disposition": list(disposition), "flags": list(flags)},
+    })
+
+
+async def opened(url: str, **overrides: object) -> OutcomeStore:
+    return await open_store(StoreSettings(url=url, **overrides))  # type: ignore[arg-type]
+
+
+async def dump(store: OutcomeStore) -> dict[str, list[tuple]]:
+    """Every row of every table, in a stable order, as plain tuples."""
+    backend = store._backend  # type: ignore[attr-defined]
+    tables = {}
+    for table in ("incidents", "incident_units", "recommendations", "feedback", "roster_hours", "crisis_premises"):
+        rows = await backend.fetch(f"SELECT * FROM {table}")
+        tables[table] = sorted(tuple(row) for row in rows)
+    return tables
+
+
+# -- migrations ------------------------------------------------------------------------------------------------
+
+
+async def test_migrations_run_once_and_record_versions(store_url: str) -> None:
+    store = await opened(store_url)
+    try:
+        assert await store.schema_version() == sql.SCHEMA_VERSION == 2
+        rows = await store._backend.fetch("SELECT version, name FROM schema_migrations ORDER BY version")  # type: ignore[attr-defined]
+        assert [(r[0], r[1]) for r in rows] == [(m.version, m.name) for m in sql.MIGRATIONS]
+        # Running again (a second instance starting) applies nothing.
+        assert await migrate(store._backend) == []  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+    reopened = await opened(store_url)
+    try:
+        assert await reopened.schema_version() == 2
+    finally:
+        await reopened.close()
+
+
+async def _raw_backend(url: str):
+    if url.startswith("sqlite"):
+        return await SqliteBackend.connect(url)
+    return await PostgresBackend.connect(url, 2)
+
+
+async def test_upgrade_from_version_1_keeps_data(store_url: str) -> None:
+    backend = await _raw_backend(store_url)
+    try:
+        assert await migrate(backend, target=1) == [1]
+        async with backend.transaction() as tx:
+            await tx.execute("INSERT INTO roster_hours VALUES ($1, $2, $3, $4)", backend.dialect.encode_ts(T0), "D9", 4, 3)
+    finally:
+        await backend.close()
+    store = await opened(store_url)  # open_store brings it to version 2
+    try:
+        assert await store.schema_version() == 2
+        assert await store.roster_hours(T0, T0 + dt.timedelta(hours=1)) == [(T0, "D9", 4, 3)]
+        history = await store.premise_history(Location(address=ADDRESS), T0)
+        assert history is not None and history.crisis_calls == 0  # the v2 table exists and answers
+    finally:
+        await store.close()
+
+
+async def test_refuses_a_schema_from_a_newer_release(store_url: str) -> None:
+    store = await opened(store_url)
+    try:
+        async with store._backend.transaction() as tx:  # type: ignore[attr-defined]
+            await tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 99, "future")
+    finally:
+        await store.close()
+    with pytest.raises(SchemaTooNewError, match="version 99"):
+        await opened(store_url)
+
+
+# -- writes ----------------------------------------------------------------------------------------------------
+
+
+def batch() -> list:
+    return [
+        IncidentSeen(event("I1", 1, T0, "WELFARE"), CALM),
+        IncidentSeen(event("I1", 2, T0 + dt.timedelta(minutes=5), "EDP",
+                           units=({"unit_id": "U1", "dispatched_at": T0 + dt.timedelta(minutes=5)},)),
+                     CRISIS, frozenset({"U1"})),
+        IncidentSeen(event("I1", 3, T0 + dt.timedelta(minutes=9), "EDP",
+                           units=({"unit_id": "U1", "on_scene_at": T0 + dt.timedelta(minutes=9)},
+                                  {"unit_id": "U2"}), disposition=("MCT-UNAV",)), CRISIS, frozenset({"U1"})),
+        RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U1", "patrol", True),),
+                                ("team_out_of_hours",), T0 + dt.timedelta(minutes=5, seconds=1)),
+        Feedback("I1", "dispatcher_judgment", "api", T0 + dt.timedelta(minutes=20), note="caller Jane Roe asked"),
+        RosterSnapshot(T0 + dt.timedelta(minutes=30), {"D1": (3, 2), "D2": (1, 1)}),
+    ]
+
+
+async def test_redelivery_and_reordering_leave_the_same_rows(store_url: str) -> None:
+    store = await opened(store_url, disposition_reasons={"MCT-UNAV": "team_unavailable"})
+    try:
+        await store.write(batch())
+        first = await dump(store)
+        await store.write(batch())  # redelivered
+        await store.write(batch()[::-1])  # and out of order
+        assert await dump(store) == first
+        assert len(first["incidents"]) == 1 and len(first["incident_units"]) == 2
+        assert len(first["recommendations"]) == 1 and len(first["feedback"]) == 2  # api + cad reason
+        assert len(first["roster_hours"]) == 2 and len(first["crisis_premises"]) == 1
+    finally:
+        await store.close()
+
+
+async def test_merge_keeps_initial_and_final_facts(store_url: str) -> None:
+    store = await opened(store_url, disposition_reasons={"MCT-UNAV": "team_unavailable"})
+    try:
+        # Newest revision first: an older snapshot arriving late must not overwrite newer facts.
+        await store.write(batch()[::-1])
+        [outcome] = await store.crisis_outcomes(T0, T0 + dt.timedelta(days=1))
+        assert outcome.initial_nature == "WELFARE" and outcome.final_nature == "EDP"
+        assert outcome.first_seen_at == T0
+        assert outcome.intake_crisis is False
+        assert outcome.flagged_at == T0 + dt.timedelta(minutes=5) and outcome.flag_tier == "cit_officer"
+        assert outcome.disposition == ("MCT-UNAV",) and outcome.ended_crisis
+        u1, u2 = outcome.units
+        # U1's dispatch time (rev 2) survives rev 3 omitting it; its on-scene time comes from rev 3.
+        assert (u1.unit_id, u1.dispatched_at, u1.on_scene_at, u1.cit) == (
+            "U1", T0 + dt.timedelta(minutes=5), T0 + dt.timedelta(minutes=9), True)
+        assert (u2.unit_id, u2.cit, u2.on_scene_at) == ("U2", False, None)
+        assert outcome.cit_recommended and outcome.cit_dispatched and outcome.cit_on_scene
+        assert outcome.followed is True
+        assert [(f.source, f.reason_code) for f in outcome.feedback] == [
+            ("cad", "team_unavailable"), ("api", "dispatcher_judgment")]
+        assert outcome.recommendations[0].fallbacks == ("team_out_of_hours",)
+    finally:
+        await store.close()
+
+
+async def test_roster_hour_keeps_the_lowest_count(store_url: str) -> None:
+    store = await opened(store_url)
+    try:
+        await store.write([RosterSnapshot(T0.replace(minute=10), {"D1": (3, 1)})])
+        await store.write([RosterSnapshot(T0.replace(minute=40), {"D1": (1, 2)})])
+        assert await store.roster_hours(T0, T0 + dt.timedelta(hours=1)) == [(T0, "D1", 1, 1)]
+    finally:
+        await store.close()
+
+
+async def test_a_failing_batch_writes_nothing(store_url: str) -> None:
+    store = await opened(store_url)
+    try:
+        naive = RosterSnapshot(dt.datetime(2026, 5, 1, 12), {"D1": (1, 1)})
+        with pytest.raises(ValueError, match="time zone"):
+            await store.write([IncidentSeen(event("I9", 0, T0), CRISIS), naive])
+        assert (await dump(store))["incidents"] == []
+        # A database error inside the transaction rolls the whole batch back as well.
+        bad = RecommendationPublished("I9", 0, "r1", "cit_officer", (), (), T0)
+        object.__setattr__(bad, "response", None)  # violates NOT NULL on both engines
+        with pytest.raises((sqlite3.IntegrityError, asyncpg.NotNullViolationError)):
+            await store.write([IncidentSeen(event("I9", 0, T0), CRISIS), bad])
+        assert (await dump(store))["incidents"] == []
+        await store.write([IncidentSeen(event("I9", 0, T0), CRISIS)])  # and the store still works
+        assert len((await dump(store))["incidents"]) == 1
+    finally:
+        await store.close()
+
+
+async def test_no_narrative_caller_or_address_is_stored(store_url: str) -> None:
+    store = await opened(store_url)
+    try:
+        await store.write(batch())
+        text = repr(await dump(store))
+        for secret in ("Jane", "555-0100", "voices", "1234", "Apt", "47.6", "PSYCH", "third"):
+            assert secret not in text, secret
+        assert "block:1200 BLOCK N MAIN ST" in text
+    finally:
+        await store.close()
+
+
+async def test_notes_are_kept_only_when_the_agency_opts_in(store_url: str) -> None:
+    store = await opened(store_url, store_feedback_notes=True)
+    try:
+        await store.write([Feedback("I1", "other", "api", T0, note="radio failure")])
+        assert (await dump(store))["feedback"][0][-1] == "radio failure"
+    finally:
+        await store.close()
+
+
+async def test_purge_deletes_only_rows_past_retention(store_url: str) -> None:
+    store = await opened(store_url, retention_days=30)
+    try:
+        old, recent = T0 - dt.timedelta(days=40), T0 - dt.timedelta(days=10)
+        await store.write([
+            IncidentSeen(event("OLD", 0, old, units=({"unit_id": "U1"},)), CRISIS),
+            RecommendationPublished("OLD", 0, "r1", "cit_officer", (), (), old, old),
+            Feedback("OLD", "other", "api", old),
+            RosterSnapshot(old, {"D1": (1, 1)}),
+            IncidentSeen(event("NEW", 0, recent, units=({"unit_id": "U1"},)), CRISIS),
+            RecommendationPublished("NEW", 0, "r1", "cit_officer", (), (), recent, recent),
+            Feedback("NEW", "other", "api", recent),
+            RosterSnapshot(recent, {"D1": (1, 1)}),
+        ])
+        deleted = await store.purge(T0)
+        assert deleted == {"incident_units": 1, "recommendations": 1, "feedback": 1, "crisis_premises": 1,
+                           "incidents": 1, "roster_hours": 1}
+        left = await dump(store)
+        assert [r[0] for r in left["incidents"]] == ["NEW"]
+        assert all(len(rows) == 1 for rows in left.values())
+        assert await store.purge(T0) == dict.fromkeys(deleted, 0)
+    finally:
+        await store.close()
+
+
+# -- premise history -------------------------------------------------------------------------------------------
+
+
+async def test_premise_history_window_decay_and_self_exclusion(store_url: str) -> None:
+    store = await opened(store_url, premise_window_days=60, premise_half_life_days=30)
+    now = T0
+    try:
+        await store.write([
+            IncidentSeen(event("P1", 0, now - dt.timedelta(days=30), address="1210 N Main St"), CRISIS),
+            IncidentSeen(event("P2", 0, now - dt.timedelta(days=59), address="1299 N MAIN ST #2"), CRISIS),
+            IncidentSeen(event("P3", 0, now - dt.timedelta(days=61), address="1234 N Main St"), CRISIS),  # too old
+            IncidentSeen(event("P4", 0, now - dt.timedelta(days=1), address="1300 N Main St"), CRISIS),  # next block
+            IncidentSeen(event("P5", 0, now - dt.timedelta(days=2), "NOISE", address="1234 N Main St"), CALM),  # no crisis
+            # Not flagged, but the CAD closed it as a crisis call: it counts.
+            IncidentSeen(event("P6", 0, now - dt.timedelta(days=3), "DISTURB", address="1250 N Main St",
+                               disposition=("CRISIS",)), CALM),
+            IncidentSeen(event("SELF", 0, now - dt.timedelta(minutes=10)), CRISIS),
+            IncidentSeen(event("LATER", 0, now + dt.timedelta(days=1)), CRISIS),  # after the event time
+        ])
+        here = Location(address=ADDRESS, beat="B1")
+        history = await store.premise_history(here, now, incident_id="SELF")
+        assert history is not None
+        assert (history.crisis_calls, history.window_days, history.granularity) == (3, 60, "block")
+        expected = 0.5 ** 1 + 0.5 ** (59 / 30) + 0.5 ** (3 / 30)
+        assert history.weighted == pytest.approx(expected, abs=1e-3)
+        assert history.last_at == now - dt.timedelta(days=3)
+        assert history.describe() == "3 crisis calls at this block in the last 60 days"
+        # Without the exclusion the call itself (flagged ten minutes ago) would count.
+        assert (await store.premise_history(here, now)).crisis_calls == 4  # type: ignore[union-attr]
+        # Replaying last year's calls behaves as it did live: the window runs on event time.
+        past = await store.premise_history(here, now - dt.timedelta(days=31), incident_id="SELF")
+        assert past is not None and past.crisis_calls == 2  # P2 (28 days before) and P3 (30 days before)
+        unknown = await store.premise_history(None, now)
+        assert unknown is not None and unknown.crisis_calls == 0
+    finally:
+        await store.close()
+
+
+async def test_premise_history_by_beat_and_when_disabled(store_url: str) -> None:
+    store = await opened(store_url, location_granularity="beat")
+    try:
+        await store.write([
+            IncidentSeen(event("Q1", 0, T0 - dt.timedelta(days=5), address="9 Oak Ave", beat="b7"), CRISIS),
+            IncidentSeen(event("Q2", 0, T0 - dt.timedelta(days=6), beat="B8"), CRISIS),
+        ])
+        history = await store.premise_history(Location(address=ADDRESS, beat="B7"), T0)
+        assert history is not None and (history.crisis_calls, history.granularity) == (1, "beat")
+        assert "block" not in repr(await dump(store))
+    finally:
+        await store.close()
+    disabled = await opened(store_url, premise_enabled=False)
+    try:
+        assert await disabled.premise_history(Location(beat="B7"), T0) is None
+    finally:
+        await disabled.close()
+
+
+async def test_premise_lookup_uses_the_index(store_url: str) -> None:
+    store = await opened(store_url)
+    try:
+        backend = store._backend  # type: ignore[attr-defined]
+        args = ("block:1200 BLOCK N MAIN ST", backend.dialect.encode_ts(T0), backend.dialect.encode_ts(T0), "")
+        if store.backend_name == "sqlite":
+            plan = await backend.fetch("EXPLAIN QUERY PLAN " + sql.PREMISE_LOOKUP, *args)
+            assert "crisis_premises_lookup" in repr(plan)
+        else:
+            async with backend.transaction() as tx:
+                await tx.execute("SET LOCAL enable_seqscan = off")  # an empty table would otherwise be scanned
+                plan = await tx.fetch("EXPLAIN " + sql.PREMISE_LOOKUP, *args)
+            assert "crisis_premises_lookup" in repr(plan)
+    finally:
+        await store.close()
+
+
+# -- speed -----------------------------------------------------------------------------------------------------
+
+
+def thousand(offset: int) -> list:
+    """1,000 records as the consumer sends them: mostly incident revisions, some recommendations."""
+    records: list = []
+    for i in range(800):
+        when = T0 + dt.timedelta(seconds=offset + i)
+        units = ({"unit_id": f"U{i % 50}", "dispatched_at": when},) if i % 2 else ()
+        records.append(IncidentSeen(event(f"S{offset}-{i}", 0, when, units=units,
+                                          address=f"{i} Main St"), CRISIS if i % 10 == 0 else CALM))
+    for i in range(200):
+        records.append(RecommendationPublished(f"S{offset}-{i}", 0, "r1", "cit_officer",
+                                               (CandidateRef("U1", "patrol", True),), (), T0))
+    return records
+
+
+async def test_batch_of_1000_records_is_fast(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    store = await opened(store_url)
+    try:
+        await store.write(thousand(0))  # warm up (prepared statements, page cache)
+        timings = []
+        for round_ in range(1, 4):
+            records = thousand(round_ * 10_000)
+            started = time.perf_counter()
+            await store.write(records)
+            timings.append(time.perf_counter() - started)
+        best = min(timings)
+        with capsys.disabled():
+            print(f"\n[outcome store] {store.backend_name}: {best * 1000:.1f} ms per 1,000-record batch "
+                  f"(best of {len(timings)}: {', '.join(f'{t * 1000:.0f}' for t in timings)} ms)")
+        assert best < 1.0, f"{store.backend_name} took {best:.3f}s for 1,000 records"
+        assert len((await dump(store))["incidents"]) == 3200
+    finally:
+        await store.close()
