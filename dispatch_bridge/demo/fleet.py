@@ -156,7 +156,7 @@ def teams_document(plans: list[UnitPlan]) -> dict[str, Any]:
                 "unit_id": p.unit_id,
                 "kind": p.kind,
                 "capacity": p.capacity,
-                "service_hours": p.service_hours.model_dump(mode="json", exclude_defaults=True),
+                "service_hours": p.service_hours.model_dump(exclude_defaults=True),  # YAML dates stay dates
                 "service_area": p.service_area.model_dump(mode="json", exclude_defaults=True)
                 if p.service_area
                 else None,

@@ -105,8 +105,8 @@ def suicidal_caller(rng: random.Random) -> CallScript:
         if first
         else (f"2ND PTY {rng.choice(_REL)} STATES SUBJ TEXTED GOODBYE MSGS", "SUBJ LOCKED IN BATHROOM, NOT RESPONDING")
     )
-    changes = [Change("created", rng.randint(30, 90), ("CT KEEPING CALLER ON LINE",) if first else ("RP STAYING OUTSIDE DOOR",))]
-    flags: tuple[str, ...] = ()
+    holding = "CT KEEPING CALLER ON LINE" if first else "RP STAYING OUTSIDE DOOR"
+    changes = [Change("created", rng.randint(30, 90), (holding,))]
     if gun:
         changes.append(
             Change(
@@ -114,13 +114,12 @@ def suicidal_caller(rng: random.Random) -> CallScript:
                 determinant="25B03V", flags=("WEAPON", "HAZ: FIREARMS IN HOME"),
             )
         )  # fmt: skip
-        flags = ()
     else:
         changes.append(Change("created", rng.randint(95, 160), ("NO WEAPONS IN HOME PER RP",)))
     changes.append(Change("on_scene", rng.randint(200, 600), ("SUBJ CONTACTED, SAFETY PLAN, 5150 EVAL REQ",)))
     return CallScript(
         "suicidal_caller", True, "SUICTHRT", "SUICIDE THREAT", 1, "first" if first else "second",
-        lines, determinant="25B03", flags=flags, changes=tuple(changes),
+        lines, determinant="25B03", changes=tuple(changes),
         disposition=("MH TRANSPORT - INVOLUNTARY HOLD",) if gun else ("REFERRAL - CRISIS LINE", "SAFETY PLAN"),
         scene_minutes=(40, 100), units=2, team=not gun, weapon=gun, place="home",
     )  # fmt: skip
@@ -283,9 +282,10 @@ def eloped_hold(rng: random.Random) -> CallScript:
 def traffic(rng: random.Random) -> CallScript:
     injury = rng.random() < 0.3
     return CallScript(
-        "traffic", False, "TRAFFIC", "TRAFFIC ACCIDENT" + (" - INJURY" if injury else " - PD ONLY"),
+        "traffic", False, "MVC", "MOTOR VEHICLE CRASH" + (" - INJURY" if injury else " - PD ONLY"),
         2 if injury else 3, "first",
         (f"{rng.randint(2, 3)} VEH, {'1 COMPLAINING OF NECK PAIN' if injury else 'NO INJ'}", "BLOCKING NB LANE"),
+        apco_type="MVAINJY" if injury else "MVA",
         flags=("EMS ENRT",) if injury else (), disposition=("REPORT TAKEN",), scene_minutes=(20, 45),
         place="intersection",
     )  # fmt: skip
@@ -296,7 +296,7 @@ def alarm(rng: random.Random) -> CallScript:
         "alarm", False, "ALARM", "ALARM - BURGLAR", 3, "third",
         (f"ALARM CO REPORTS AUDIBLE, ZONE {rng.randint(1, 9)} {rng.choice(('FRONT DOOR', 'REAR DOOR', 'MOTION'))}",
          "KEYHOLDER NOTIFIED, ETA 20 MIN"),
-        disposition=("FALSE ALARM",), scene_minutes=(8, 20), place="street",
+        apco_type="ALRBA", disposition=("FALSE ALARM",), scene_minutes=(8, 20), place="street",
     )  # fmt: skip
 
 
@@ -305,7 +305,7 @@ def theft(rng: random.Random) -> CallScript:
     return CallScript(
         "theft", False, "THEFT", "THEFT - REPORT", 4, "first",
         (f"RP STATES {what}, LOSS APPROX ${rng.randint(1, 30) * 50}", "OCCURRED OVERNIGHT, NO SUSP INFO"),
-        disposition=("REPORT TAKEN",), scene_minutes=(15, 30), place="home",
+        apco_type="LARCENY", disposition=("REPORT TAKEN",), scene_minutes=(15, 30), place="home",
     )  # fmt: skip
 
 
@@ -313,7 +313,7 @@ def shoplift(rng: random.Random) -> CallScript:
     return CallScript(
         "shoplift", False, "THEFT", "RETAIL THEFT - IN CUSTODY", 3, "third",
         (f"LP HOLDING 1 SUBJ FOR RETAIL THEFT, {rng.choice(_SUBJ)}", "SUBJ COOPERATIVE, NO WPNS"),
-        disposition=("CITATION ISSUED",), scene_minutes=(20, 40), place="premise", premise_hint=("NORTHGATE MALL",),
+        apco_type="SHOPLIFT", disposition=("CITATION ISSUED",), scene_minutes=(20, 40), place="premise", premise_hint=("NORTHGATE MALL",),
     )  # fmt: skip
 
 
@@ -329,7 +329,7 @@ def suspicious_vehicle(rng: random.Random) -> CallScript:
     return CallScript(
         "suspicious_vehicle", False, "SUSP", "SUSPICIOUS VEHICLE", 3, "third",
         (f"{rng.choice(('GRY SEDAN', 'BLK SUV', 'WHT VAN'))} PARKED W/ ENGINE RUNNING 2 HRS", "2 OCCUPANTS"),
-        disposition=("GONE ON ARRIVAL",), scene_minutes=(5, 15), place="street",
+        apco_type="VEHSUSP", disposition=("GONE ON ARRIVAL",), scene_minutes=(5, 15), place="street",
     )  # fmt: skip
 
 
@@ -351,7 +351,7 @@ def parking(rng: random.Random) -> CallScript:
 
 def fight(rng: random.Random) -> CallScript:
     return CallScript(
-        "fight", False, "ASSAULT", "ASSAULT IN PROGRESS", 1, "third",
+        "fight", False, "FIGHT", "FIGHT IN PROGRESS", 1, "third",
         ("2 MALES FIGHTING IN PARKING LOT, ONE ON GROUND", "NO WPNS SEEN"),
         flags=("EMS STAGING",), disposition=("ARREST",), scene_minutes=(30, 60), units=2, place="street",
     )  # fmt: skip
@@ -367,9 +367,9 @@ def domestic(rng: random.Random) -> CallScript:
 
 def shots(rng: random.Random) -> CallScript:
     return CallScript(
-        "shots", False, "WEAPON", "SHOTS FIRED", 1, "third",
+        "shots", False, "SHOTS", "SHOTS FIRED", 1, "third",
         (f"RP HEARD {rng.randint(3, 6)} SHOTS FIRED, NO VICTIMS SEEN", "POSS BLK SUV LSW"),
-        flags=("OFFICER SAFETY",), disposition=("UNFOUNDED",), scene_minutes=(15, 40), units=2, weapon=True,
+        apco_type="SHOOT", flags=("OFFICER SAFETY",), disposition=("UNFOUNDED",), scene_minutes=(15, 40), units=2, weapon=True,
         place="intersection",
     )  # fmt: skip
 

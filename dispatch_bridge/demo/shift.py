@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -28,6 +28,7 @@ import yaml
 
 from dispatch_bridge.contracts import IncidentEvent, UnitStatus
 from dispatch_bridge.demo.fleet import UnitPlan, build_fleet, personnel_csv, teams_document
+from dispatch_bridge.demo.scenarios import BEHAVIORAL, ROUTINE, Scenario
 from dispatch_bridge.demo.simulate import SHIFT_SECONDS, CallFacts, Simulation
 
 # A Friday evening watch: the first mobile crisis team and the co-responder go off duty during it.
@@ -89,15 +90,15 @@ def build_shift(seed: int = 7, start: dt.datetime | None = None, calls: int = 20
     roster = sim.initial_roster(out_of_service=2)
 
     behavioral = round(calls * BEHAVIORAL_SHARE)
-    kinds = [True] * behavioral + [False] * (calls - behavioral)
-    rng.shuffle(kinds)
+    scenarios = _mix(rng, BEHAVIORAL, behavioral) + _mix(rng, ROUTINE, calls - behavioral)
+    rng.shuffle(scenarios)
     # Calls arrive over the watch but stop 45 minutes before its end, so the last ones close inside it.
     arrivals = sorted(rng.randint(90, SHIFT_SECONDS - 2700) for _ in range(calls))
     meals = sorted(rng.randint(3600, SHIFT_SECONDS - 3600) for _ in range(8))
     jobs = sorted([(t, 1, i) for i, t in enumerate(arrivals)] + [(t, 0, -1) for t in meals])
     for t, is_call, index in jobs:
         if is_call:
-            sim.call(index + 1, t, kinds[index])
+            sim.call(index + 1, t, scenarios[index])
         else:
             sim.meal_break(t)
     sim.finish(SHIFT_SECONDS)
@@ -112,6 +113,13 @@ def build_shift(seed: int = 7, start: dt.datetime | None = None, calls: int = 20
         facts=sim.facts,
         plans=plans,
     )
+
+
+def _mix(rng: random.Random, pool: Sequence[tuple[Scenario, int]], count: int) -> list[Scenario]:
+    """Every scenario of the pool once (when there is room), the rest drawn by weight: each kind shows up."""
+    scenarios = [s for s, _ in pool][:count]
+    scenarios += rng.choices([s for s, _ in pool], weights=[w for _, w in pool], k=count - len(scenarios))
+    return scenarios
 
 
 def dump_jsonl(shift: Shift, path: Path | str, topics: dict[str, str] | None = None) -> int:

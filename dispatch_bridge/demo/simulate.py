@@ -28,7 +28,7 @@ from dispatch_bridge.contracts import (
 )
 from dispatch_bridge.demo import city
 from dispatch_bridge.demo.fleet import UnitPlan, in_service
-from dispatch_bridge.demo.scenarios import BEHAVIORAL, ROUTINE, CallScript, Change
+from dispatch_bridge.demo.scenarios import CallScript, Change, Scenario
 
 Point = tuple[float, float]
 SHIFT_SECONDS = 8 * 3600
@@ -197,10 +197,9 @@ class Simulation:
         unit.events.append((ta, "on_scene", target, job))
         return te, ta
 
-    def call(self, number: int, t0: int, behavioral: bool) -> None:
+    def call(self, number: int, t0: int, scenario: Scenario) -> None:
         rng = self.rng
-        pool = BEHAVIORAL if behavioral else ROUTINE
-        script = rng.choices([s for s, _ in pool], weights=[w for _, w in pool])[0](rng)
+        script = scenario(rng)
         place, premise_flags = self._place(script)
         target = (place.lat, place.lon)
         incident_id = f"INC-{number:04d}"
