@@ -28,7 +28,7 @@ from dispatch_bridge.contracts.incident import Incident
 from dispatch_bridge.contracts.unit import UnitStatus
 from dispatch_bridge.roster.config import RosterSettings
 from dispatch_bridge.roster.grid import SpatialGrid
-from dispatch_bridge.roster.personnel import NO_END, NO_START, PersonnelRecord
+from dispatch_bridge.roster.personnel import NO_END, NO_START, PersonnelRecord, parse_personnel_record
 from dispatch_bridge.roster.personnel import load_personnel_file as read_personnel_file
 from dispatch_bridge.roster.status import (
     AVAILABLE,
@@ -225,6 +225,16 @@ class Roster:
             self._update_team_config(entry, previous)
         return self._classify(entry, was_cit_free, was_team_free, self.local_day(status.updated_at))
 
+    def apply_unit_record(self, key: bytes | None, value: bytes | None) -> RosterChange:
+        """One raw ``cad.units`` record: a JSON ``UnitStatus``, or a tombstone (null value, key = unit id).
+
+        Raises ``pydantic.ValidationError`` for a record that is not a valid v1 unit status (the caller counts /
+        dead-letters it; the roster is unchanged).
+        """
+        if value is None:
+            return self.remove_unit(key.decode("utf-8", "replace")) if key else IGNORED
+        return self.apply_unit(UnitStatus.model_validate_json(value))
+
     def remove_unit(self, unit_id: str) -> RosterChange:
         """Tombstone (null value on the compacted topic): forget the unit; older snapshots stay ignored."""
         entry = self.units.pop(unit_id, None)
@@ -343,6 +353,15 @@ class Roster:
         """A ``cit.personnel`` topic record (replaces the file's record for the same officer)."""
         self._personnel_topic[record.officer_id] = record
         return self._recertify((record.officer_id,))
+
+    def apply_personnel_record(self, key: bytes | None, value: bytes | None) -> RosterChange:
+        """One raw ``cit.personnel`` record (see ``parse_personnel_record``), or a tombstone (null value).
+
+        Raises ``PersonnelFormatError`` for a record it cannot read (the roster is unchanged).
+        """
+        if value is None:
+            return self.remove_personnel(key) if key else IGNORED
+        return self.apply_personnel(parse_personnel_record(key, value))
 
     def remove_personnel(self, officer_id: str | bytes) -> RosterChange:
         """A ``cit.personnel`` tombstone: the file record (or the unit events' value) applies again."""
