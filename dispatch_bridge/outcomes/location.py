@@ -30,7 +30,7 @@ def block_of(address: str) -> str | None:
     numbered = _HOUSE_NUMBER.match(text)
     if numbered:
         return f"{int(numbered.group(1)) // 100 * 100} BLOCK {numbered.group(2)}"
-    if any(ch.isdigit() for ch in text.split(" ", 1)[0]):
+    if text.replace("-", "").isdigit():  # a bare number: no street to name a block by
         return None
     return text
 
