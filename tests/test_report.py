@@ -317,7 +317,8 @@ async def test_renderers_carry_the_figures(tmp_path) -> None:
     page = render_html(report)
     assert page.startswith("<!DOCTYPE html>")
     assert "2026-03-02 to 2026-03-03" in page
-    assert "Of 9 calls, 6 were flagged" in page
+    assert "Of 9 calls, 6 were flagged" in page and "dispatched on 2 and on scene on 2" in page
+    assert "1 call with a team" in page and "2 eligible calls got no team" in page
     assert "Where these numbers come from" in page and "Read with care" in page
     assert page.count("Plotly.newPlot") >= 6
     assert "O2" in page and "P2" in page

@@ -86,6 +86,11 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 call', '3 calls': the page is read by people, not parsers."""
+    return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.0f}%"
 
@@ -95,10 +100,10 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
     charts = []
     charts.append((
         "From call to CIT officer on scene",
-        f"Of {funnel['calls']:,} calls, {funnel['flagged']:,} were flagged as a behavioral-health crisis "
-        f"({_pct(funnel['rates']['flagged_of_calls'])}). A CIT officer was recommended on {funnel['cit_recommended']:,}; "
-        f"one was dispatched on {funnel['cit_dispatched']:,} and was on scene on {funnel['cit_on_scene']:,} "
-        f"({_pct(funnel['rates']['cit_on_scene_of_recommended'])} of those recommended).",
+        f"Of {_n(funnel['calls'], 'call')}, {funnel['flagged']:,} were flagged as a behavioral-health crisis "
+        f"({_pct(funnel['rates']['flagged_of_calls'])}). A CIT officer was recommended on "
+        f"{_n(funnel['cit_recommended'], 'call')}, dispatched on {funnel['cit_dispatched']:,} and on scene on "
+        f"{funnel['cit_on_scene']:,} ({_pct(funnel['rates']['cit_on_scene_of_recommended'])} of those recommended).",
         go.Figure(go.Funnel(y=list(_STEP_LABELS.values()), x=[funnel[k] for k in _STEP_LABELS],
                             textinfo="value+percent initial")),
     ))
@@ -122,8 +127,8 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
     charts.append((
         "Time to the scene",
         f"On flagged calls the first unit arrived after a median {_minutes(unit['median_seconds'])} "
-        f"({unit['calls']} calls); the first CIT officer after a median {_minutes(cit['median_seconds'])} "
-        f"({cit['calls']} calls). 90% of CIT arrivals took at most {_minutes(cit['p90_seconds'])}.",
+        f"({_n(unit['calls'], 'call')}); the first CIT officer after a median {_minutes(cit['median_seconds'])} "
+        f"({_n(cit['calls'], 'call')}). 90% of CIT arrivals took at most {_minutes(cit['p90_seconds'])}.",
         figure,
     ))
 
@@ -131,7 +136,7 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
     reasons = overrides["reasons"] | {"no reason recorded": overrides["no_reason_recorded"]}
     charts.append((
         "When the recommendation was not followed",
-        f"Dispatch followed the recommendation on {overrides['followed']} of {overrides['judged']} calls "
+        f"Dispatch followed the recommendation on {overrides['followed']} of {_n(overrides['judged'], 'call')} "
         f"({_pct(overrides['follow_rate'])}). Reasons given for the other {overrides['not_followed']}:",
         go.Figure(go.Bar(x=list(reasons.values()), y=[k.replace("_", " ") for k in reasons], orientation="h")),
     ))
@@ -147,9 +152,9 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
     figure.update_layout(barmode="stack")
     charts.append((
         "Crisis calls the intake rules missed",
-        f"{missed['ended_as_crisis']} calls ended as a crisis. {missed['not_flagged']} were never flagged and "
-        f"{missed['flagged_later']} only on a later update. By the call type they started as (where the rules "
-        "could widen):",
+        f"{_n(missed['ended_as_crisis'], 'call')} ended as a crisis: {missed['not_flagged']:,} never flagged by "
+        f"the bridge and {missed['flagged_later']:,} flagged only on a later update. By the call type they "
+        "started as (where the rules could widen):",
         figure,
     ))
 
@@ -163,7 +168,7 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
     charts.append((
         "CIT coverage by district and shift",
         f"Average CIT officers on duty. The minimum is {coverage['minimum_per_district']} per district; "
-        f"{coverage['hours_below_minimum']} district-hours fell below it.",
+        f"{_n(coverage['hours_below_minimum'], 'district-hour')} fell below it.",
         figure,
     ))
     return charts
@@ -194,9 +199,9 @@ def render_html(report: Report) -> str:
     missed = mobile["eligible_missed"]
     sections.append(
         "<h2>Mobile crisis teams</h2>"
-        f"<p>A team was recommended on {mobile['team_recommended']} calls and went to "
-        f"{mobile['team_dispatched_when_recommended']} of them ({mobile['team_dispatched']} team dispatches in all). "
-        f"{missed['total']} eligible calls got no team:</p>"
+        f"<p>A team was recommended on {_n(mobile['team_recommended'], 'call')} and went to "
+        f"{mobile['team_dispatched_when_recommended']:,} of them ({_n(mobile['team_dispatched'], 'call')} with a team "
+        f"in all). {_n(missed['total'], 'eligible call')} got no team because of:</p>"
         + _table(["Cause", "Calls"], [[k.replace("_", " "), v] for k, v in missed.items() if k != "total"])
     )
     coverage = report["coverage"]
@@ -210,8 +215,8 @@ def render_html(report: Report) -> str:
     )
     certs = report["certifications"]
     if certs["provided"]:
-        body = (f"<p>{len(certs['expiring'])} certifications expire in the {certs['window_days']} days from "
-                f"{esc(certs['as_of'])}; {certs['expired']} have already expired.</p>"
+        body = (f"<p>{_n(len(certs['expiring']), 'certification')} expiring in the {certs['window_days']} days "
+                f"from {esc(certs['as_of'])}; {certs['expired']:,} already expired.</p>"
                 + _table(["Officer", "Expires on"], [[c["officer_id"], c["expires_on"]] for c in certs["expiring"]]))
     else:
         body = "<p class='muted'>No certification records were supplied with this report.</p>"
