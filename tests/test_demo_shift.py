@@ -400,3 +400,57 @@ def test_tally_and_summary() -> None:
                      "mobile crisis team out of hours", "dead letters           2", "30.0 ms / 50.0 ms"):  # fmt: skip
         assert expected in text
     assert "latency p50 / p99      - / -" in render_summary({})
+
+
+# --- the sample through the real decision core -------------------------------------------------------------------
+
+
+def test_sample_shift_through_the_real_core_renders_without_narrative(shift: Shift) -> None:
+    """Replay the shift through the real rules, roster and ranking (pure core, no broker): the data must give
+    the demo something to show, and no rendered line may carry a word of the caller's narrative."""
+    from dispatch_bridge.pipeline import RECOMMENDED, IncidentBook, OpenIncident, decide, recommendation_record
+    from dispatch_bridge.recommend.config import RankingSettings
+    from dispatch_bridge.recommend.ranking import rank
+    from dispatch_bridge.roster.config import RosterSettings
+    from dispatch_bridge.roster.table import Roster
+    from dispatch_bridge.triage.evaluate import triage
+    from dispatch_bridge.triage.loader import load_ruleset
+
+    rules = load_ruleset(Path(__file__).resolve().parents[1] / "rules" / "default")
+    roster = Roster(RosterSettings())
+    for unit in shift.units:
+        roster.apply_unit(unit)
+    book, tally, settings = IncidentBook(10_000), Tally(), RankingSettings()
+    flagged: set[str] = set()
+    for at, kind, event in shift.timeline:
+        now = shift.start + dt.timedelta(seconds=at)
+        if isinstance(event, UnitStatus):
+            roster.apply_unit(event)
+            continue
+        if book.is_stale(event):
+            continue
+        assessment = triage(event, rules)
+        previous = book.get(event.incident.id)
+        ranker = lambda: rank(assessment, event.incident, roster, now, settings)  # noqa: B023, E731
+        decision = decide(event, assessment, previous, ranker, 3)
+        entry = OpenIncident(event, 0, assessment, previous.published if previous else None)
+        if decision.outcome == RECOMMENDED:
+            assert decision.ranking is not None
+            entry.published = decision.signature
+            rec = recommendation_record(event, assessment, decision.ranking, now, event.event_id)
+            tally.add(rec)
+            flagged.update([event.incident.id] if assessment.crisis else [])
+            text = render_recommendation(rec)
+            assert event.incident.id in text
+            for note in event.incident.narrative:
+                assert note.text not in text
+            assert event.incident.location is None or str(event.incident.location.address) not in text
+        book.remember(entry)
+
+    behavioral = {i for i, f in shift.facts.items() if f.behavioral}
+    assert len(flagged & behavioral) >= 0.8 * len(behavioral)
+    assert len(flagged - behavioral) <= 0.1 * (len(shift.facts) - len(behavioral))
+    stats = tally.stats()
+    assert len(stats["by_tier"]) >= 3, "the watch shows several response tiers"
+    assert stats["with_cit_candidate"] >= 0.6 * stats["recommendations"]
+    assert stats["fallbacks"].get("team_out_of_hours", 0) >= 1

@@ -124,7 +124,10 @@ def build_fleet(rng: random.Random, day: dt.date) -> list[UnitPlan]:
     plans.append(
         UnitPlan(
             "CR-1", "co_responder", "D2", "21", city.clamp(city.CENTRE_LAT + 0.006, city.CENTRE_LON - 0.01),
-            (CrewMember(id=str(next(badges)), cit_certified_until=day + dt.timedelta(days=640)), CrewMember(id="C-420")),
+            (
+                CrewMember(id=str(next(badges)), cit_certified_until=day + dt.timedelta(days=640)),
+                CrewMember(id="C-420"),
+            ),
             _hours("10:00-20:00", None), ServiceArea(districts=list(city.DISTRICTS)),
             1,
         )

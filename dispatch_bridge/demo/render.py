@@ -14,6 +14,7 @@ and the ranker's ``why``. Example::
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
@@ -38,6 +39,7 @@ FALLBACK_WORDS: dict[str, str] = {
     "ems_by_cad": "EMS sent by the CAD's own rules",
     "no_response_needed": "no response needed",
     "unknown_tier": "unknown response tier, CIT officer instead",
+    "no_longer_crisis": "no longer a crisis call",
 }
 SAFETY_WORDS: dict[str, str] = {
     "weapon": "weapon",
@@ -99,9 +101,9 @@ def _candidate(cand: Mapping[str, Any]) -> str:
     unit = str(cand.get("unit_id", "?"))
     why = str(cand.get("why") or "").strip()
     kind = str(cand.get("kind", "patrol"))
+    if why:  # the ranker's own words already say what the unit is
+        return f"{unit}  {why}"
     label = "" if kind == "patrol" else f"{words(KIND_WORDS, kind)}: "
-    if why:
-        return f"{unit}  {label}{why}"
     parts = []
     members = cand.get("cit_members") or []
     if members:
@@ -125,8 +127,15 @@ def _fell_back_to(candidates: Sequence[Mapping[str, Any]]) -> str:
     return words(KIND_WORDS, kind)
 
 
-def render_recommendation(rec: Mapping[str, Any], *, colour: bool = False, max_candidates: int = 3) -> str:
-    """A recommendation as 2-5 short lines: headline, why, whom to send, fallbacks taken."""
+def render_recommendation(
+    rec: Mapping[str, Any],
+    *,
+    colour: bool = False,
+    max_candidates: int = 3,
+    max_reasons: int = 5,
+    width: int = 110,
+) -> str:
+    """A recommendation as a few short lines: headline, why (wrapped at ``width``), whom to send, fallbacks."""
     crisis = bool(rec.get("crisis"))
     tier = str(rec.get("response", "none"))
     score = float(rec.get("score", 0.0))
@@ -142,7 +151,12 @@ def render_recommendation(rec: Mapping[str, Any], *, colour: bool = False, max_c
     reasons = [str(r.get("because", "")).strip() for r in rec.get("reasons") or () if isinstance(r, Mapping)]
     reasons = [r for r in dict.fromkeys(reasons) if r]
     if reasons:
-        lines.append(_INDENT + _paint("because: " + "; ".join(reasons), _DIM, colour))
+        text = "; ".join(reasons[:max_reasons])
+        if len(reasons) > max_reasons:
+            text += f" (+{len(reasons) - max_reasons} more)"
+        lead = _INDENT + "because: "
+        for line in textwrap.wrap(text, width, initial_indent=lead, subsequent_indent=" " * len(lead)):
+            lines.append(_paint(line, _DIM, colour))
 
     candidates = [c for c in rec.get("candidates") or () if isinstance(c, Mapping)]
     shown = candidates[:max_candidates]

@@ -301,7 +301,9 @@ def alarm(rng: random.Random) -> CallScript:
 
 
 def theft(rng: random.Random) -> CallScript:
-    what = rng.choice(("BIKE TAKEN FROM RACK, CABLE LOCK CUT", "CATALYTIC CONVERTER CUT FROM VEH", "PKG TAKEN FROM PORCH"))
+    what = rng.choice(
+        ("BIKE TAKEN FROM RACK, CABLE LOCK CUT", "CATALYTIC CONVERTER CUT FROM VEH", "PKG TAKEN FROM PORCH")
+    )
     return CallScript(
         "theft", False, "THEFT", "THEFT - REPORT", 4, "first",
         (f"RP STATES {what}, LOSS APPROX ${rng.randint(1, 30) * 50}", "OCCURRED OVERNIGHT, NO SUSP INFO"),
@@ -313,7 +315,8 @@ def shoplift(rng: random.Random) -> CallScript:
     return CallScript(
         "shoplift", False, "THEFT", "RETAIL THEFT - IN CUSTODY", 3, "third",
         (f"LP HOLDING 1 SUBJ FOR RETAIL THEFT, {rng.choice(_SUBJ)}", "SUBJ COOPERATIVE, NO WPNS"),
-        apco_type="SHOPLIFT", disposition=("CITATION ISSUED",), scene_minutes=(20, 40), place="premise", premise_hint=("NORTHGATE MALL",),
+        apco_type="SHOPLIFT", disposition=("CITATION ISSUED",), scene_minutes=(20, 40), place="premise",
+        premise_hint=("NORTHGATE MALL",),
     )  # fmt: skip
 
 
@@ -369,7 +372,8 @@ def shots(rng: random.Random) -> CallScript:
     return CallScript(
         "shots", False, "SHOTS", "SHOTS FIRED", 1, "third",
         (f"RP HEARD {rng.randint(3, 6)} SHOTS FIRED, NO VICTIMS SEEN", "POSS BLK SUV LSW"),
-        apco_type="SHOOT", flags=("OFFICER SAFETY",), disposition=("UNFOUNDED",), scene_minutes=(15, 40), units=2, weapon=True,
+        apco_type="SHOOT", flags=("OFFICER SAFETY",), disposition=("UNFOUNDED",), scene_minutes=(15, 40), units=2,
+        weapon=True,
         place="intersection",
     )  # fmt: skip
 

@@ -128,7 +128,8 @@ def dump_jsonl(shift: Shift, path: Path | str, topics: dict[str, str] | None = N
     count = 0
     with Path(path).open("wb") as out:
         for record in shift.records():
-            line = {"at": record.at, "topic": names[record.kind], "key": record.key, "value": orjson.Fragment(record.value)}
+            value = orjson.Fragment(record.value)  # already JSON: embedded as is, not re-encoded
+            line = {"at": record.at, "topic": names[record.kind], "key": record.key, "value": value}
             out.write(orjson.dumps(line) + b"\n")
             count += 1
     return count
@@ -139,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSON lines file to write")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--start", type=dt.datetime.fromisoformat, default=None, help="aware ISO time, e.g. 2026-03-13T16:00:00-05:00")
+    parser.add_argument(
+        "--start", type=dt.datetime.fromisoformat, default=None, help="aware ISO time, e.g. 2026-03-13T16:00:00-05:00"
+    )
     parser.add_argument("--personnel", type=Path, help="also write the certification CSV here")
     parser.add_argument("--teams", type=Path, help="also write the teams YAML here")
     args = parser.parse_args(argv)

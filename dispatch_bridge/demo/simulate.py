@@ -32,7 +32,8 @@ from dispatch_bridge.demo.scenarios import CallScript, Change, Scenario
 
 Point = tuple[float, float]
 SHIFT_SECONDS = 8 * 3600
-AVL_INTERVAL_S = 600
+# Free patrol cars report their position this often: under the roster's 5-minute staleness bound.
+AVL_INTERVAL_S = 240
 _MEAL_S = 1800
 # Seconds from call entry to dispatch, by priority: a dispatcher's queue, not a law of nature.
 _QUEUE_S = {1: (20, 60), 2: (45, 180), 3: (90, 600), 4: (180, 1200)}
@@ -152,7 +153,8 @@ class Simulation:
                 unit.events.append((unit.free_at, "available", unit.loc, None))
             elif unit.plan.service_hours is not None and not self._team_on(unit, 0):
                 status = "off_duty"
-            roster.append(self._unit_status(unit.plan, 0, status, unit.loc, "OOS" if status == "out_of_service" else None))
+            text = "OOS" if status == "out_of_service" else None
+            roster.append(self._unit_status(unit.plan, 0, status, unit.loc, text))
         return roster
 
     def meal_break(self, t: int) -> None:
@@ -233,7 +235,9 @@ class Simulation:
                 team = self._pick(teams, tt, target, 1)[0]
                 te, ta = self._drive(team, tt, target, 11.1, (incident_id, script.priority))
                 close = max(close, ta + rng.randint(20, 50) * 60)
-                times[team.plan.unit_id] = {"dispatched_at": tt, "enroute_at": te, "on_scene_at": ta, "cleared_at": None}
+                times[team.plan.unit_id] = {
+                    "dispatched_at": tt, "enroute_at": te, "on_scene_at": ta, "cleared_at": None,
+                }  # fmt: skip
                 label = "MOBILE CRISIS" if team.plan.kind == "mobile_crisis" else "CO-RESPONDER"
                 edits.append((tt, _say(f"UNITS REQ {label}, {team.plan.unit_id} ASSIGNED")))
 
@@ -272,7 +276,9 @@ class Simulation:
             flags=list(dict.fromkeys(script.flags + premise_flags)),
             units={},
         )
-        location = Location(address=place.address, lat=place.lat, lon=place.lon, beat=place.beat, district=place.district)
+        location = Location(
+            address=place.address, lat=place.lat, lon=place.lon, beat=place.beat, district=place.district
+        )
         revisions = self._emit_incident(incident_id, t0, first, location, script.caller_party, edits)
         self.facts[incident_id] = CallFacts(
             incident_id=incident_id,
@@ -336,9 +342,13 @@ class Simulation:
     # --- finishing ------------------------------------------------------------------------------------------
 
     def finish(self, shift_end: int) -> None:
-        """Close every unit's last gap, add team on/off-duty changes, and turn unit histories into events."""
+        """Close every unit's last gap, add team on/off-duty changes, and turn unit histories into events.
+
+        Free units keep reporting until the last call of the watch has closed, not just to the watch's end.
+        """
+        last_call = max((t for t, _, _, kind, _ in self._timeline if kind == "incidents"), default=0)
         for unit in self.units.values():
-            self._close_gap(unit, shift_end)
+            self._close_gap(unit, max(shift_end, last_call))
             if unit.plan.service_hours is not None:
                 self._team_boundaries(unit, shift_end)
             for t, status, loc, job in sorted(unit.events, key=lambda e: e[0]):
@@ -364,7 +374,13 @@ class Simulation:
             on = now_on
 
     def _unit_status(
-        self, plan: UnitPlan, t: int, status: str, loc: Point, text: str | None = None, job: tuple[str, int] | None = None
+        self,
+        plan: UnitPlan,
+        t: int,
+        status: str,
+        loc: Point,
+        text: str | None = None,
+        job: tuple[str, int] | None = None,
     ) -> UnitStatus:
         at = self.at(t)
         return UnitStatus(
