@@ -200,6 +200,8 @@ def _case(
         if key not in _CASE_KEYS:
             problems.add(path, item.line_of(key), f"unknown key {key!r} (known: {', '.join(_CASE_KEYS)})")
     name = item.get("name")
+    if isinstance(name, (int, float)) and not isinstance(name, bool):
+        name = str(name)  # `name: 5150` is a fine name
     if not isinstance(name, str) or not name.strip():
         problems.add(path, line, "a case needs a `name`")
         name = f"case at line {line}"
