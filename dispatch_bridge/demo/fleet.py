@@ -100,7 +100,8 @@ def build_fleet(rng: random.Random, day: dt.date) -> list[UnitPlan]:
             crew[0] = CrewMember(id=crew[0].id, cit_certified_until=day + dt.timedelta(days=days))
         elif unit_id in lapsed:
             crew[-1] = CrewMember(id=crew[-1].id, cit_certified_until=day - dt.timedelta(days=rng.randint(10, 400)))
-        home = city.jitter(rng, *city.beat_centre(district, beat), 700)
+        lat, lon = city.jitter(rng, *city.beat_centre(district, beat), 700)
+        home = (round(lat, 6), round(lon, 6))  # AVL precision, about 10 cm
         plans.append(UnitPlan(unit_id, "patrol", district, beat, home, tuple(crew)))
 
     clinic_north = city.clamp(city.CENTRE_LAT + 0.012, city.CENTRE_LON + 0.004)
