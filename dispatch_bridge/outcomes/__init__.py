@@ -15,9 +15,20 @@ from dispatch_bridge.outcomes.records import (
     RecommendationPublished,
     RosterSnapshot,
 )
-from dispatch_bridge.outcomes.render import render_csv, render_html, render_json
 from dispatch_bridge.outcomes.report import Report, build_report
 from dispatch_bridge.outcomes.store import OutcomeStore, SchemaTooNewError, open_store
+
+_RENDERERS = frozenset({"render_csv", "render_html", "render_json"})
+
+
+def __getattr__(name: str) -> object:
+    # The renderers pull in plotly; the service (which imports this package for its settings) never needs them.
+    if name in _RENDERERS:
+        from dispatch_bridge.outcomes import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_REASON_CODES",

@@ -34,6 +34,10 @@ _SECONDS_PER_DAY = 86_400.0
 _MIGRATION_LOCK_KEY = 7_240_701_015
 
 
+def _key_of(row: tuple[Any, ...]) -> tuple[Any, Any]:
+    return (row[0], row[1])
+
+
 class SchemaTooNewError(RuntimeError):
     """The database was migrated by a newer release; this one must not write to it."""
 
@@ -149,6 +153,10 @@ class SqlOutcomeStore:
                 roster.extend((hour, district, on, avail) for district, (on, avail) in record.per_district.items())
             else:
                 raise TypeError(f"not an outcome record: {type(record).__name__}")
+        # Rows in key order: instances writing overlapping keys (roster hours, a rebalanced partition) then take
+        # row locks in the same order and cannot deadlock. The sorts are stable, so revisions keep their order.
+        for rows in (incidents, units, premises, recommendations, feedback, roster):
+            rows.sort(key=_key_of)
         async with self._backend.transaction() as tx:
             await tx.executemany(sql.UPSERT_INCIDENT, incidents)
             await tx.executemany(sql.UPSERT_UNIT, units)
