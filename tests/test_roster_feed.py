@@ -78,7 +78,8 @@ async def test_roster_follows_unit_and_personnel_topics(broker, unique):
 
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, fetch_max_wait_ms=20, poll_timeout_ms=50)
         stop = asyncio.Event()
-        readers = [TableReader(units_topic, kafka, on_unit, on_batch), TableReader(personnel_topic, kafka, on_personnel)]
+        readers = [TableReader(units_topic, kafka, on_unit, on_batch),
+                   TableReader(personnel_topic, kafka, on_personnel)]
         tasks = [asyncio.create_task(reader.run(stop)) for reader in readers]
         try:
             day = roster.local_day(T0)

@@ -28,6 +28,7 @@ can hold a unit in a better ETA bucket than the worst one kept: it never scans e
 from __future__ import annotations
 
 import datetime as dt
+import math
 from bisect import insort
 from typing import NamedTuple
 
@@ -36,7 +37,7 @@ from dispatch_bridge.contracts.incident import Incident
 from dispatch_bridge.recommend.config import RankingSettings
 from dispatch_bridge.recommend.explain import describe_team, describe_unit
 from dispatch_bridge.recommend.travel import StraightLineEstimator, TravelTimeEstimator, haversine_m
-from dispatch_bridge.roster.grid import SpatialGrid
+from dispatch_bridge.roster.grid import EARTH_RADIUS_M, SpatialGrid
 from dispatch_bridge.roster.status import CLASS_NAMES, ENROUTE, TEAM_KINDS
 from dispatch_bridge.roster.table import Roster, UnitEntry
 
@@ -56,6 +57,7 @@ UNKNOWN_TIER = "unknown_tier"
 # Below this many units a grid is scanned outright: cheaper than walking empty rings to find the few there are.
 _SCAN_BELOW = 48
 _NO_ETA_BUCKET = 1 << 40
+_M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180.0
 _CLASS_INDEX = {name: index for index, name in enumerate(CLASS_NAMES)}
 
 
@@ -70,7 +72,7 @@ class _Hit(NamedTuple):
     unit_id: str
     entry: UnitEntry
     distance_m: float | None
-    members: tuple[str, ...]
+    members: tuple[str, ...]  # filled lazily for located units (only the proposed ones need it)
 
 
 class _Query:
@@ -250,23 +252,29 @@ def _consider(
         return
     if cls == ENROUTE and not q.divertable(entry):
         return
-    members = entry.cit_members(q.day) if entry.cit_first <= q.day <= entry.cit_last else ()
-    if cit_required and not members:
+    has_cit = entry.has_cit(q.day)
+    if cit_required and not has_cit:
         return
+    bonus = cit_preference if has_cit else 0
+    full = len(best) == need
+    if full:
+        # Latitude difference alone is a true lower bound on the great-circle distance: reject without haversine.
+        floor_m = abs(entry.lat - q.lat) * _M_PER_DEG_LAT
+        if int((q.travel.lower_bound_seconds(floor_m) - bonus) // q.bucket_s) > best[-1].bucket:
+            return
     assert q.lat is not None and q.lon is not None
     straight = haversine_m(entry.lat, entry.lon, q.lat, q.lon)
     if straight > q.max_m:
         return
-    eta = q.travel.seconds(entry.lat, entry.lon, q.lat, q.lon, straight)
-    ranked_eta = eta - cit_preference if members else eta
+    ranked_eta = q.travel.seconds(entry.lat, entry.lon, q.lat, q.lon, straight) - bonus
     bucket = int(ranked_eta // q.bucket_s)
-    if len(best) == need and bucket > best[-1].bucket:
+    if full and bucket > best[-1].bucket:
         return  # cheap reject before building the hit
     hit = _Hit(
         position, bucket, q.now_ts - entry.fix_ts > q.stale_s, q.affinity(entry.beat, entry.district), ranked_eta,
-        unit_id, entry, straight, members,
+        unit_id, entry, straight, (),
     )
-    if len(best) < need:
+    if not full:
         insort(best, hit)
     elif hit < best[-1]:
         best.pop()
@@ -316,8 +324,9 @@ def _unit_candidate(q: _Query, hit: _Hit) -> domain.Candidate:
     if located:
         assert entry.lat is not None and entry.lon is not None and q.lat is not None and q.lon is not None
         eta = q.travel.seconds(entry.lat, entry.lon, q.lat, q.lon, hit.distance_m or 0.0)
+    members = hit.members or entry.cit_members(q.day)  # built only for the units actually proposed
     why = describe_unit(
-        entry, hit.members, q.classes[hit.avail], hit.distance_m, eta, hit.affinity, hit.stale,
+        entry, members, q.classes[hit.avail], hit.distance_m, eta, hit.affinity, hit.stale,
         q.now_ts - entry.fix_ts if located else None, q.lat is None,
     )
     return domain.Candidate(
@@ -326,7 +335,7 @@ def _unit_candidate(q: _Query, hit: _Hit) -> domain.Candidate:
         why=why,
         eta_seconds=round(eta) if eta is not None else None,
         distance_m=round(hit.distance_m) if hit.distance_m is not None else None,
-        cit_members=hit.members,
+        cit_members=members,
     )
 
 
