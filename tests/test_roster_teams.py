@@ -242,6 +242,16 @@ def test_teams_file_wins_over_unit_events_and_bad_files_change_nothing(tmp_path)
     assert ranked == ["MCT-1", "MCT-9"]
 
 
+def test_a_team_retyped_as_patrol_stops_being_a_team(tmp_path):
+    roster = make_roster(tmp_path)
+    roster.apply_unit(unit_status("MCT-9", kind="mobile_crisis", at=FRIDAY_NOON))
+    assert "MCT-9" in roster.teams
+    roster.apply_unit(unit_status("MCT-9", kind="patrol", at=FRIDAY_NOON + dt.timedelta(seconds=1), lat=39.75,
+                                  lon=-104.98))
+    assert "MCT-9" not in roster.teams
+    assert "MCT-9" in roster.grids_all[0].members
+
+
 def test_schedule_changes_drive_reranking(tmp_path):
     roster = make_roster(tmp_path)
     evening = at("2026-11-27T20:00:00-07:00")

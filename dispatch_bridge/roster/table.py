@@ -223,6 +223,9 @@ class Roster:
         self._set_affinity(entry, status.beat, status.district)
         if status.kind in TEAM_KINDS:
             self._update_team_config(entry, previous)
+        elif unit_id in self._teams_event:  # the CAD re-typed a team as a plain unit
+            del self._teams_event[unit_id]
+            self._merge_teams()
         return self._classify(entry, was_cit_free, was_team_free, self.local_day(status.updated_at))
 
     def apply_unit_record(self, key: bytes | None, value: bytes | None) -> RosterChange:
