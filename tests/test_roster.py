@@ -121,6 +121,10 @@ def test_bad_personnel_input_is_rejected_without_echoing_it(roster, tmp_path):
     with pytest.raises(PersonnelFormatError) as error:
         roster.load_personnel_file(path)
     assert "31/12/2027" not in str(error.value) and "record 1" in str(error.value)
+    broken_yaml = tmp_path / "bad.yaml"
+    broken_yaml.write_text("personnel: [ {officer_id: 1\n")
+    with pytest.raises(PersonnelFormatError):
+        roster.load_personnel_file(broken_yaml)
     with pytest.raises(PersonnelFormatError):
         parse_personnel_record(b"1", b"not json")
     with pytest.raises(PersonnelFormatError):
@@ -142,6 +146,11 @@ def test_refresh_files_reloads_only_when_the_file_changed(roster, tmp_path):
     path.write_text("officer_id,cit_expires_on\n4411,2026-01-01\n")
     assert roster.refresh_files(path, None).applied
     assert certified(roster, "P1") == ()
+    path.write_text("officer_id,cit_expires_on\n4411,soon\n")
+    with pytest.raises(PersonnelFormatError):
+        roster.refresh_files(path, None)
+    assert not roster.refresh_files(path, None).applied  # reported once per edit, old records kept
+    assert roster.personnel_record("4411").expires_on == dt.date(2026, 1, 1)
 
 
 def test_roster_changes_tell_what_matters_for_reranking(roster):

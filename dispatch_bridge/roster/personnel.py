@@ -129,9 +129,12 @@ def parse_personnel_record(key: bytes | None, value: bytes) -> PersonnelRecord:
 def load_personnel_file(path: Path) -> list[PersonnelRecord]:
     """Read a training-records export: CSV with a header row, or YAML (a list, or ``{personnel: [...]}``)."""
     text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        return _records(_yaml_rows(text))
-    return _records(csv.DictReader(io.StringIO(text)))
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return _records(_yaml_rows(text))
+        return _records(csv.DictReader(io.StringIO(text)))
+    except (yaml.YAMLError, csv.Error) as exc:
+        raise PersonnelFormatError(f"{path.name} is not valid {type(exc).__module__.split('.')[0]}") from exc
 
 
 def _yaml_rows(text: str) -> Iterable[Mapping[str, Any]]:

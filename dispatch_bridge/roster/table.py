@@ -472,15 +472,27 @@ class Roster:
     # ---- files ------------------------------------------------------------------------------------------
 
     def refresh_files(self, personnel_file: Path | None, teams_file: Path | None) -> RosterChange:
-        """Reload whichever file changed (size or mtime) since it was loaded; call it every few seconds.
+        """Reload whichever file changed (mtime or size) since it was last read; call it every few seconds.
 
-        A bad file raises (``PersonnelFormatError`` / ``TeamsFileError``) and the previous contents stay in force.
+        A bad file raises (``PersonnelFormatError`` / ``TeamsFileError``, after the other file was still
+        refreshed) once per edit, not on every call, and its previous contents stay in force. A missing file
+        raises ``OSError`` on every call (it was configured, so that is worth hearing about).
         """
         result = IGNORED
-        if personnel_file is not None and self._file_stamps.get(personnel_file) != _stamp(personnel_file):
-            result = result | self.load_personnel_file(personnel_file)
-        if teams_file is not None and self._file_stamps.get(teams_file) != _stamp(teams_file):
-            result = result | self.load_teams_file(teams_file)
+        failure: Exception | None = None
+        for path, load in ((personnel_file, self.load_personnel_file), (teams_file, self.load_teams_file)):
+            if path is None:
+                continue
+            stamp = _stamp(path)
+            if self._file_stamps.get(path) == stamp:
+                continue
+            self._file_stamps[path] = stamp  # even if it fails: retry when the file changes again
+            try:
+                result = result | load(path)
+            except ValueError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return result
 
     # ---- views ------------------------------------------------------------------------------------------
