@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -110,12 +110,12 @@ class Ruleset:
     include_threshold: float
     tiers: tuple[str, ...]
     default_tier: str
-    include: tuple[Rule, ...]
-    route: tuple[Rule, ...]
-    matcher: NarrativeMatcher
-    nature_codes: Mapping[str, Mapping[str, str]]  # agency ("*" = any) -> local code -> APCO type
-    test_files: tuple[Path, ...]
-    description: str = ""
+    include: tuple[Rule, ...] = field(repr=False)
+    route: tuple[Rule, ...] = field(repr=False)
+    matcher: NarrativeMatcher = field(repr=False)
+    nature_codes: Mapping[str, Mapping[str, str]] = field(repr=False)  # agency ("*" = any) -> code -> APCO type
+    test_files: tuple[Path, ...] = field(repr=False)
+    description: str = field(default="", repr=False)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
