@@ -71,6 +71,9 @@ class Metrics:
         # Counter: shadow ruleset disagreements with the live one.
         self.shadow_disagreements = Counter(
             "dispatch_bridge_shadow_disagreements", "Shadow ruleset disagreements.", registry=r)
+        # Counter: roster table records that could not be read (table: units, personnel); the next snapshot wins.
+        self.invalid_table_records = Counter(
+            "dispatch_bridge_invalid_table_records", "Unreadable roster records.", ["table"], registry=r)
         # Counter: outcome store batch writes that failed and were retried.
         self.store_retries = Counter("dispatch_bridge_store_retries", "Outcome store write retries.", registry=r)
         # Counter: HTTP requests refused for a missing or wrong token.

@@ -15,6 +15,7 @@ from typing import Any
 
 from dispatch_bridge.contracts import IncidentEvent
 from dispatch_bridge.domain import NO_RESPONSE, Assessment, Ranking
+from dispatch_bridge.triage.model import TriageContext
 
 # What became of an incident event: the ``outcome`` of the canonical log line and the metric label.
 RECOMMENDED = "recommended"
@@ -37,6 +38,8 @@ class OpenIncident:
     published_top: str | None = None
     # The last recommendation published for it, as on the wire (for GET /v1/incidents/{id}).
     recommendation: dict[str, Any] | None = None
+    # Facts from outside the event (premise history), looked up once per incident.
+    context: TriageContext | None = None
 
 
 class IncidentBook:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from dispatch_bridge.pipeline import (
     recommendation_record,
 )
 from dispatch_bridge.settings import Settings
+from dispatch_bridge.triage import TriageContext
 
 log = structlog.get_logger("dispatch_bridge.events")
 
@@ -49,7 +50,11 @@ def utc_now() -> dt.datetime:
 
 
 class Triage(Protocol):
-    def __call__(self, event: IncidentEvent) -> Assessment: ...
+    def __call__(self, event: IncidentEvent, context: TriageContext | None = None) -> Assessment: ...
+
+
+# Facts from outside the event (premise history from the outcome store); None when there are none.
+PremiseLookup = Callable[[IncidentEvent], Awaitable[TriageContext | None]]
 
 
 class Ranker(Protocol):
@@ -83,6 +88,7 @@ class IncidentProcessor:
         triage: Triage,
         ranker: Ranker,
         sink: OutcomeSink | None = None,
+        premise: PremiseLookup | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
@@ -91,6 +97,7 @@ class IncidentProcessor:
         self._triage = triage
         self._ranker = ranker
         self._sink = sink
+        self._premise = premise
         self._clock = clock
         self._source = f"/dispatch-bridge/{settings.environment}"
         self._top_n = settings.processing.material_top_candidates
@@ -105,6 +112,11 @@ class IncidentProcessor:
             for name in (RECOMMENDED, "unchanged", NOT_CRISIS, STALE, DEAD_LETTER, "closed")
         }
 
+    def attach_outcomes(self, sink: OutcomeSink, premise: PremiseLookup | None) -> None:
+        """The outcome store opens asynchronously at start, after the processor exists."""
+        self._sink = sink
+        self._premise = premise
+
     # -- the batch -------------------------------------------------------------------------------------
 
     async def handle(self, batch: Batch) -> dict[TopicPartition, int]:
@@ -115,7 +127,7 @@ class IncidentProcessor:
         halted: str | None = None
         for tp, records in batch.items():
             for record in records:
-                if not self._handle_record(record, now, result):
+                if not await self._handle_record(record, now, result):
                     halted = (f"{self.consecutive_invalid} consecutive invalid events: "
                               "a bad deploy or a wrong topic, not bad data")
                     done[tp] = record.offset  # this record is not handled: it is read again after the fix
@@ -143,7 +155,7 @@ class IncidentProcessor:
 
     # -- one record --------------------------------------------------------------------------------------
 
-    def _handle_record(self, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> bool:
+    async def _handle_record(self, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> bool:
         """Handle one record; False when the dead-letter guard trips (the record is left unhandled)."""
         try:
             event = decode_incident(record.value, self._max_bytes)
@@ -160,7 +172,7 @@ class IncidentProcessor:
                         outcome=DEAD_LETTER, error_class=invalid.code, reason=invalid.reason)
             return True
         self.consecutive_invalid = 0
-        outcome = self._apply(event, record, now, result)
+        outcome = await self._apply(event, record, now, result)
         self._outcome_counters[outcome].inc()
         if outcome != NOT_CRISIS:
             log.info("event", topic=record.topic, partition=record.partition, offset=record.offset,
@@ -168,11 +180,19 @@ class IncidentProcessor:
                      latency_ms=round((now - event.occurred_at).total_seconds() * 1000, 1))
         return True
 
-    def _apply(self, event: IncidentEvent, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> str:
+    async def _apply(self, event: IncidentEvent, record: ConsumerRecord, now: dt.datetime,
+                     result: BatchResult) -> str:
         if self.book.is_stale(event):
             return STALE
         previous = self.book.get(event.incident.id)
         assessment = self._triage(event)
+        context = previous.context if previous is not None else None
+        if context is None and self._premise is not None and assessment.score > 0:
+            # Only calls with some behavioral signal pay for the lookup; premise history alone never flags
+            # a call. Looked up once per incident and kept: the place does not change between revisions.
+            context = await self._premise(event)
+        if context is not None and context.premise_crisis_calls:
+            assessment = self._triage(event, context)
         decision = decide(event, assessment, previous,
                           lambda: self._ranker(assessment, event, now), self._top_n)
         if self._sink is not None:
@@ -180,7 +200,8 @@ class IncidentProcessor:
         entry = OpenIncident(event, record.partition, assessment,
                              previous.published if previous else None,
                              previous.published_top if previous else None,
-                             previous.recommendation if previous else None)
+                             previous.recommendation if previous else None,
+                             context)
         if decision.outcome == RECOMMENDED:
             assert decision.ranking is not None
             ce_id = cloudevents.event_id(record.topic, record.partition, record.offset, assessment.ruleset_sha256)

@@ -18,20 +18,24 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from dispatch_bridge.bus.codec import InvalidEvent, decode_unit
+from pydantic import ValidationError
+
 from dispatch_bridge.bus.consumer import GroupConsumer
 from dispatch_bridge.bus.kafka_config import connection_kwargs
 from dispatch_bridge.bus.producer import OutputProducer
 from dispatch_bridge.bus.table import TableReader
 from dispatch_bridge.contracts import IncidentEvent
 from dispatch_bridge.domain import Assessment, Ranking
+from dispatch_bridge.feedback import FeedbackHandler
 from dispatch_bridge.metrics import Metrics
+from dispatch_bridge.outcomes import OutcomeStore, RosterSnapshot, open_store
 from dispatch_bridge.pipeline import OpenIncident
 from dispatch_bridge.processor import Clock, IncidentProcessor, utc_now
 from dispatch_bridge.recommend import rank
-from dispatch_bridge.roster import Roster
+from dispatch_bridge.recording import StoreRecorder
+from dispatch_bridge.roster import PersonnelFormatError, Roster, needs_rerank
 from dispatch_bridge.settings import Settings
-from dispatch_bridge.triage import RulesetHolder, triage
+from dispatch_bridge.triage import RulesetHolder, ShadowEvaluator, TriageContext, load_ruleset, triage
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +55,19 @@ class Service:
         self.incidents = GroupConsumer(
             [settings.topics.incidents], settings.kafka, self.processor.handle, self.metrics,
             on_revoked=self.processor.forget_partitions, drain_seconds=settings.processing.shutdown_drain_seconds)
+        self.shadow: ShadowEvaluator | None = None
+        if settings.rules.shadow_dir is not None:
+            self.shadow = ShadowEvaluator(load_ruleset(settings.rules.shadow_dir))
+        self.store: OutcomeStore | None = None
+        self.recorder: StoreRecorder | None = None
+        self.feedback = FeedbackHandler(self)
+        self.feedback_consumer = GroupConsumer(
+            [settings.topics.feedback], settings.kafka, self.feedback.handle, self.metrics,
+            drain_seconds=settings.processing.shutdown_drain_seconds, group_id=f"{settings.kafka.group_id}.feedback")
         self.units = TableReader(settings.topics.units, settings.kafka, self._on_unit_record,
                                  on_batch_done=self._on_roster_batch)
+        self.personnel = TableReader(settings.topics.personnel, settings.kafka, self._on_personnel_record,
+                                     on_batch_done=self._on_roster_batch)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._rerank_wanted = False
@@ -63,8 +78,14 @@ class Service:
 
     # -- the pure core, bound to the live ruleset and roster -----------------------------------------------
 
-    def _triage(self, event: IncidentEvent) -> Assessment:
-        return triage(event, self.rules.current)
+    def _triage(self, event: IncidentEvent, context: TriageContext | None = None) -> Assessment:
+        live = triage(event, self.rules.current, context)
+        if self.shadow is not None:
+            before = self.shadow.disagreements
+            self.shadow.evaluate(event, live, context)
+            if self.shadow.disagreements != before:
+                self.metrics.shadow_disagreements.inc()
+        return live
 
     def _rank(self, assessment: Assessment, event: IncidentEvent, now: dt.datetime) -> Ranking:
         return rank(assessment, event.incident, self.roster, now, self.settings.ranking)
@@ -79,12 +100,17 @@ class Service:
         if self.settings.teams_file:
             self.roster.load_teams_file(self.settings.teams_file)
         self.metrics.cit_coverage_minimum.set(self.settings.roster.coverage_min_per_district)
+        self.store = await open_store(self.settings.store)
+        self.recorder = StoreRecorder(self.store, self.roster, self.metrics, self.settings.store.premise_enabled)
+        self.processor.attach_outcomes(self.recorder, self.recorder.premise)
         if self.settings.kafka.create_topics:
             await self.create_topics()
         await self.producer.start()
         self.broker_ok = True
         self._spawn(self.incidents.run(self._stop), "incidents")
         self._spawn(self.units.run(self._stop), "units")
+        self._spawn(self.personnel.run(self._stop), "personnel")
+        self._spawn(self.feedback_consumer.run(self._stop), "feedback")
         self._spawn(self._housekeeping(), "housekeeping")
         self.started = True
         log.info("service_started", ruleset_version=ruleset.version, ruleset_sha256=ruleset.sha256[:12],
@@ -121,6 +147,8 @@ class Service:
             await asyncio.gather(*still, return_exceptions=True)
         with contextlib.suppress(KafkaError):
             await self.producer.stop()
+        if self.store is not None:
+            await self.store.close()
         log.info("service_stopped")
 
     # -- health -----------------------------------------------------------------------------------------
@@ -148,37 +176,49 @@ class Service:
     # -- roster -----------------------------------------------------------------------------------------
 
     def _on_unit_record(self, record: ConsumerRecord) -> None:
-        if record.value is None:  # a tombstone on the compacted topic: the unit is gone
-            if record.key:
-                self.roster.remove_unit(record.key.decode("utf-8", "replace"))
-            return
+        # A table is not a stream: a bad unit record cannot be skipped past by a commit (there is none), and
+        # the next snapshot of the unit replaces it, so it is counted and logged rather than dead-lettered.
         try:
-            status = decode_unit(record.value, self.settings.kafka.max_message_bytes)
-        except InvalidEvent as invalid:
-            self.metrics.dead_letters.labels(f"unit_{invalid.code}").inc()
-            log.warning("unit_invalid", partition=record.partition, offset=record.offset, error_class=invalid.code)
+            change = self.roster.apply_unit_record(record.key, record.value)
+        except (ValidationError, ValueError) as exc:
+            self.metrics.invalid_table_records.labels("units").inc()
+            log.warning("unit_record_invalid", partition=record.partition, offset=record.offset,
+                        error_class=type(exc).__name__)
             return
-        change = self.roster.apply_unit(status)
-        if change.cit_capacity_gained:
+        if needs_rerank(change):
+            self._rerank_wanted = True
+
+    def _on_personnel_record(self, record: ConsumerRecord) -> None:
+        try:
+            change = self.roster.apply_personnel_record(record.key, record.value)
+        except (PersonnelFormatError, ValidationError, ValueError) as exc:
+            self.metrics.invalid_table_records.labels("personnel").inc()
+            log.warning("personnel_record_invalid", partition=record.partition, offset=record.offset,
+                        error_class=type(exc).__name__)
+            return
+        if needs_rerank(change):
             self._rerank_wanted = True
 
     def _on_roster_batch(self) -> None:
-        self.metrics.roster_units.set(len(self.roster))
+        self.metrics.roster_units.set(len(self.roster.units))
 
     def _needs_cit(self, entry: OpenIncident) -> bool:
-        now = self.clock()
-        return not any(self.roster.unit_has_cit(u.unit_id, now) for u in entry.event.incident.units)
+        return not self.roster.has_cit_responder(entry.event.incident, self.clock())
 
     async def _rerank(self) -> None:
         result = self.processor.rerank(self._needs_cit)
         if result.outgoing:
             await self.producer.deliver(result.outgoing, abort=self.processor.abort)
+        if result.rows and self.recorder is not None:
+            await self.recorder.write(result.rows, self.processor.abort)
 
     # -- housekeeping -----------------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
         next_health = next_rules = 0.0
+        next_purge = time.monotonic() + 60.0
         next_schedule: dt.datetime | None = None
+        snapshot_hour: dt.datetime | None = None
         while not self._stop.is_set():
             now_mono = time.monotonic()
             if now_mono >= next_health:
@@ -190,6 +230,7 @@ class Service:
                 next_rules = now_mono + poll
                 if self.rules.changed_on_disk():
                     self.reload_rules("file_change")
+                self._refresh_roster_files()
             now = self.clock()
             if next_schedule is not None and now >= next_schedule:
                 self._rerank_wanted = True
@@ -199,6 +240,13 @@ class Service:
                 await self._rerank()
             idle = now - dt.timedelta(hours=self.settings.processing.incident_idle_hours)
             self.processor.book.evict_idle(idle)
+            hour = now.replace(minute=0, second=0, microsecond=0)
+            if hour != snapshot_hour:
+                snapshot_hour = hour
+                await self._snapshot_coverage(hour, now)
+            if now_mono >= next_purge and self.store is not None:
+                next_purge = now_mono + self.settings.store.purge_interval_hours * 3600
+                await self._purge(now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=0.25)
 
@@ -216,11 +264,38 @@ class Service:
 
     def _export_coverage(self) -> None:
         coverage = self.roster.coverage(self.clock())
-        for district, row in coverage["districts"].items():
-            self.metrics.cit_on_duty.labels(district).set(row["on_duty"])
-            self.metrics.cit_available.labels(district).set(row["available"])
-        self.metrics.cit_on_duty.labels("all").set(coverage["overall"]["on_duty"])
-        self.metrics.cit_available.labels("all").set(coverage["overall"]["available"])
+        for row in coverage["districts"]:
+            self.metrics.cit_on_duty.labels(row["district"]).set(row["cit_on_duty"])
+            self.metrics.cit_available.labels(row["district"]).set(row["cit_available"])
+
+    def _refresh_roster_files(self) -> None:
+        """Personnel and teams files are re-read when they change; a bad edit keeps the previous contents."""
+        if self.settings.personnel_file is None and self.settings.teams_file is None:
+            return
+        try:
+            change = self.roster.refresh_files(self.settings.personnel_file, self.settings.teams_file)
+        except (ValueError, OSError) as exc:
+            log.error("roster_file_rejected", error_class=type(exc).__name__)
+            return
+        if needs_rerank(change):
+            self._rerank_wanted = True
+
+    async def _snapshot_coverage(self, hour: dt.datetime, now: dt.datetime) -> None:
+        """Hourly CIT coverage per district, for the coordinator's coverage history."""
+        if self.recorder is None:
+            return
+        coverage = self.roster.coverage(now)
+        per_district = {row["district"]: (row["cit_on_duty"], row["cit_available"]) for row in coverage["districts"]}
+        await self.recorder.write([RosterSnapshot(hour, per_district)], self.processor.abort)
+
+    async def _purge(self, now: dt.datetime) -> None:
+        assert self.store is not None
+        try:
+            deleted = await self.store.purge(now)
+        except Exception as exc:  # noqa: BLE001 - retried at the next interval
+            log.warning("purge_failed", error_class=type(exc).__name__)
+        else:
+            log.info("purged", **{f"{table}_rows": n for table, n in deleted.items()})
 
     def reload_rules(self, trigger: str) -> dict[str, Any]:
         result = self.rules.reload()

@@ -38,7 +38,7 @@ async def test_crisis_call_recommends_nearby_cit_unit_and_burglary_gets_nothing(
     settings = settings_for(broker, unique, tmp_path)
     async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
         await _roster(broker, settings)
-        await eventually(lambda: len(service.roster) == 3)
+        await eventually(lambda: len(service.roster.units) == 3)
         await produce(broker, settings.topics.incidents, [
             ("INC-BURG", incident_event("INC-BURG", nature_code="BURG", nature_text="BURGLARY",
                                         narrative=["RP STATES REAR DOOR PRIED OPEN, TV MISSING"])),
@@ -65,7 +65,7 @@ async def test_revisions_weapon_changes_response_and_stale_or_duplicate_changes_
     settings = settings_for(broker, unique, tmp_path)
     async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
         await _roster(broker, settings)
-        await eventually(lambda: len(service.roster) == 3)
+        await eventually(lambda: len(service.roster.units) == 3)
         first = incident_event("INC-2", 1, narrative=CRISIS)
         armed = incident_event("INC-2", 2, narrative=[*CRISIS, "NOW HAS A KNIFE, THREATENING FAMILY"],
                                event_type="incident.updated")
@@ -91,7 +91,7 @@ async def test_unchanged_revision_publishes_nothing_new(broker, unique, tmp_path
     settings = settings_for(broker, unique, tmp_path)
     async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
         await _roster(broker, settings)
-        await eventually(lambda: len(service.roster) == 3)
+        await eventually(lambda: len(service.roster.units) == 3)
         await produce(broker, settings.topics.incidents, [
             ("INC-3", incident_event("INC-3", 1, narrative=CRISIS)),
             # A new revision that changes nothing material (priority only): no new recommendation.

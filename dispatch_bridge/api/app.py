@@ -6,6 +6,7 @@ a test fails when one is added without being documented.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
@@ -66,12 +67,44 @@ async def get_coverage(request: web.Request) -> web.Response:
 
 
 async def get_rules(request: web.Request) -> web.Response:
-    return _json(request.app[SERVICE].rules.status())
+    service = request.app[SERVICE]
+    status = service.rules.status()
+    status["shadow"] = service.shadow.status() if service.shadow is not None else None
+    return _json(status)
 
 
 async def post_rules_reload(request: web.Request) -> web.Response:
     status = request.app[SERVICE].reload_rules("api")
     return _json(status)
+
+
+async def post_feedback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    try:
+        payload = await request.json(loads=orjson.loads)
+        feedback = service.feedback.from_api(request.match_info["incident_id"], payload)
+    except ValueError as exc:  # messages from validation never echo the submitted text
+        return _json({"error": str(exc) if not isinstance(exc, orjson.JSONDecodeError) else "invalid JSON"}, 400)
+    await service.feedback.record(feedback)
+    return _json({"incident_id": feedback.incident_id, "reason_code": feedback.reason_code,
+                  "source": feedback.source, "at": feedback.at}, 201)
+
+
+async def get_report_summary(request: web.Request) -> web.Response:
+    from dispatch_bridge.outcomes import build_report  # the report pulls in more than the hot path needs
+
+    service = request.app[SERVICE]
+    try:
+        start = dt.date.fromisoformat(request.query["from"])
+        end = dt.date.fromisoformat(request.query["to"])
+    except (KeyError, ValueError):
+        return _json({"error": "query parameters from and to are required, as YYYY-MM-DD"}, 400)
+    if end < start:
+        return _json({"error": "to must not be before from"}, 400)
+    assert service.store is not None
+    report = await build_report(service.store, start, end,
+                                coverage_min=service.settings.roster.coverage_min_per_district)
+    return _json(report)
 
 
 def build_app(service: Service) -> web.Application:
@@ -89,4 +122,6 @@ def build_app(service: Service) -> web.Application:
     app.router.add_get("/v1/coverage", get_coverage)
     app.router.add_get("/v1/rules", get_rules)
     app.router.add_post("/v1/rules/reload", post_rules_reload)
+    app.router.add_post("/v1/incidents/{incident_id}/feedback", post_feedback)
+    app.router.add_get("/v1/reports/summary", get_report_summary)
     return app

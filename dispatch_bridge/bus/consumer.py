@@ -49,8 +49,10 @@ class GroupConsumer:
         on_assigned: PartitionsCallback | None = None,
         on_revoked: PartitionsCallback | None = None,
         drain_seconds: float = 20.0,
+        group_id: str | None = None,
     ) -> None:
         self._topics = topics
+        self.group_id = group_id or kafka.group_id
         self._kafka = kafka
         self._handler = handler
         self._metrics = metrics
@@ -73,7 +75,7 @@ class GroupConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
             **connection_kwargs(self._kafka),
-            group_id=self._kafka.group_id,
+            group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset=self._kafka.auto_offset_reset,
             fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,

@@ -1,0 +1,86 @@
+"""Glue between the consumer and the outcome store: builds outcome rows and writes them without losing any.
+
+Rows are built on the hot path (cheap references, no copies); a batch is written in one transaction and
+retried with backoff while the store is away, because the batch's offsets are committed only afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+
+import structlog
+
+from dispatch_bridge.bus.producer import DeliveryAborted
+from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.domain import Assessment, Ranking
+from dispatch_bridge.metrics import Metrics
+from dispatch_bridge.outcomes import IncidentSeen, OutcomeStore, RecommendationPublished
+from dispatch_bridge.roster import Roster
+from dispatch_bridge.triage import TriageContext
+
+log = structlog.get_logger(__name__)
+
+TEAM_KINDS = frozenset({"mobile_crisis", "co_responder"})
+# Looked up, nothing found: remembered so that later revisions of the incident do not ask again.
+NO_HISTORY = TriageContext()
+
+
+class StoreRecorder:
+    def __init__(self, store: OutcomeStore, roster: Roster, metrics: Metrics, premise_enabled: bool) -> None:
+        self.store = store
+        self._roster = roster
+        self._metrics = metrics
+        self._premise_enabled = premise_enabled
+
+    def seen(self, event: IncidentEvent, assessment: Assessment, now: dt.datetime) -> object:
+        units = event.incident.units
+        if not units:
+            return IncidentSeen(event, assessment)
+        day = self._roster.local_day(event.occurred_at)
+        cit: list[str] = []
+        teams: list[str] = []
+        for assigned in units:
+            entry = self._roster.units.get(assigned.unit_id)
+            if entry is None:
+                continue
+            if entry.has_cit(day):
+                cit.append(assigned.unit_id)
+            if entry.kind in TEAM_KINDS:
+                teams.append(assigned.unit_id)
+        return IncidentSeen(event, assessment, frozenset(cit), frozenset(teams))
+
+    def published(self, event: IncidentEvent, assessment: Assessment, ranking: Ranking,
+                  produced_at: dt.datetime) -> object:
+        return RecommendationPublished.from_ranking(
+            event.incident.id, event.incident.revision, assessment, ranking, produced_at, event.occurred_at)
+
+    async def write(self, rows: Sequence[object], abort: asyncio.Event, max_backoff: float = 5.0) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self.store.write(rows)  # type: ignore[arg-type]
+                return
+            except Exception as exc:  # noqa: BLE001 - any store failure is retried; nothing is committed past it
+                self._metrics.store_retries.inc()
+                log.warning("store_write_retry", error_class=type(exc).__name__, rows=len(rows))
+            try:
+                await asyncio.wait_for(abort.wait(), timeout=backoff)
+            except TimeoutError:
+                backoff = min(backoff * 2, max_backoff)
+            else:
+                raise DeliveryAborted(f"{len(rows)} outcome rows not written at shutdown")
+
+    async def premise(self, event: IncidentEvent) -> TriageContext | None:
+        location = event.incident.location
+        if not self._premise_enabled or location is None:
+            return None
+        try:
+            history = await self.store.premise_history(location, event.occurred_at, incident_id=event.incident.id)
+        except Exception as exc:  # noqa: BLE001 - premise history is advisory: triage goes on without it
+            log.warning("premise_history_unavailable", error_class=type(exc).__name__)
+            return None
+        if history is None or history.crisis_calls == 0:
+            return NO_HISTORY
+        return TriageContext(premise_crisis_calls=history.crisis_calls, premise_window_days=history.window_days)
