@@ -1,0 +1,107 @@
+"""The bridge as the benchmark runs it: ``dispatch-bridge run`` (settings from ``DISPATCH_BRIDGE_*``) plus counters.
+
+    python -m bench.bridge_proc --expect incidents=50000 --expect units=50000 [--ready-units 1000] [--cprofile F]
+
+It builds the real ``Service`` and serves it exactly as ``dispatch-bridge run`` does (HTTP API included), in its
+own process so its CPU is its own. Instrumentation only observes, through three hooks:
+- the incident consumer's batch handler is wrapped to count records whose output is acknowledged;
+- the roster reader is held until the incident consumer has joined its group, so both streams of a backlog start
+  draining together (otherwise the roster drains alone during the ~3 s group join, and the join idles in the
+  figure), and its ``records_read`` is sampled after every batch;
+- the partitions-assigned callback starts the clock.
+Progress goes to stdout as JSON lines (``bench.progress``); the service's own logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+from pathlib import Path
+from typing import Any
+
+from bench.progress import Progress, emit, parse_expected
+
+
+async def run(expected: dict[str, int], ready_units: int, profile_path: Path | None, interval: float) -> int:
+    from dispatch_bridge.observability import configure_logging
+    from dispatch_bridge.server import serve
+    from dispatch_bridge.service import Service
+    from dispatch_bridge.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level, "json")
+    service = Service(settings)
+    progress = Progress(expected)
+    assigned = asyncio.Event()
+    profiler = cProfile.Profile() if profile_path else None
+
+    consumer = service.incidents
+    handle = consumer._handler
+
+    async def counted(batch: Any) -> Any:
+        done = await handle(batch)
+        progress.add("incidents", sum(len(records) for records in batch.values()))
+        if profiler is not None and progress.drained_at is not None:
+            profiler.disable()
+        return done
+
+    def on_assigned(partitions: set[Any]) -> None:
+        if partitions and not assigned.is_set():
+            assigned.set()
+            progress.start()
+            if profiler is not None:
+                profiler.enable()
+
+    consumer._handler = counted
+    consumer._on_assigned = on_assigned
+
+    table = service.units
+    table_run = table.run
+    batch_done = table._on_batch_done
+
+    async def gated_run(stop: asyncio.Event) -> None:
+        await assigned.wait()
+        await table_run(stop)
+
+    def units_batch_done() -> None:
+        if batch_done is not None:
+            batch_done()
+        progress.set("units", table.records_read)
+
+    table.run = gated_run  # type: ignore[method-assign]
+    table._on_batch_done = units_batch_done
+
+    async def announce_ready() -> None:
+        await assigned.wait()
+        while table.records_read < ready_units:
+            await asyncio.sleep(0.005)
+        emit("ready", units=table.records_read)
+
+    def state() -> dict[str, Any]:
+        return {"open_incidents": len(service.processor.book), "roster_units": len(service.roster.units)}
+
+    reporters = [asyncio.create_task(announce_ready()), asyncio.create_task(progress.report(interval, state))]
+    try:
+        return await serve(settings, service)
+    finally:
+        for task in reporters:
+            task.cancel()
+        if profiler is not None and profile_path is not None:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--expect", action="append", default=[], help="stream=count (incidents, units)")
+    parser.add_argument("--ready-units", type=int, default=0, help="say ready once this many unit records are read")
+    parser.add_argument("--cprofile", type=Path, default=None, help="profile the drain into this pstats file")
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between progress samples")
+    args = parser.parse_args()
+    expected = {"incidents": 0, "units": 0} | parse_expected(args.expect)
+    return asyncio.run(run(expected, args.ready_units, args.cprofile, args.interval))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

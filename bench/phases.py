@@ -1,0 +1,340 @@
+"""The measured phases: backlog throughput, paced latency, long-replay memory; bridge beside the passthrough.
+
+Every phase gives the bridge and the passthrough the same broker, the same events and the same consumer and
+producer settings (``KafkaKnobs``), each in its own process, each on a fresh consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from bench.procs import Measured
+from bench.traffic import DEFAULT_RULES, Traffic, backlog, crisis_events
+
+
+@dataclass(frozen=True)
+class KafkaKnobs:
+    """Consumer and producer settings both contenders run with (the bridge's defaults, Tansu-safe)."""
+
+    partitions: int = 6
+    fetch_max_wait_ms: int = 20
+    max_records: int = 1000
+    linger_ms: int = 2
+    session_timeout_ms: int = 6000  # Tansu: a new group's first join takes about half of it
+    heartbeat_interval_ms: int = 500
+
+
+@dataclass
+class Bench:
+    bootstrap: str
+    workdir: Path
+    traffic: Traffic
+    knobs: KafkaKnobs = field(default_factory=KafkaKnobs)
+    rules_dir: Path = DEFAULT_RULES
+    prefix: str = field(default_factory=lambda: f"bench{uuid.uuid4().hex[:6]}")
+    _seq: int = 0
+
+    def name(self, what: str) -> str:
+        self._seq += 1
+        return f"{self.prefix}.{what}.{self._seq}"
+
+    # -- topics and producing ------------------------------------------------------------------------------
+
+    async def create_topics(self, names: Iterable[str], compacted: Iterable[str] = ()) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            compact = set(compacted)
+            new = [NewTopic(n, num_partitions=self.knobs.partitions, replication_factor=1,
+                            topic_configs={"cleanup.policy": "compact"} if n in compact else {}) for n in names]
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        finally:
+            await admin.close()
+
+    def producer(self, linger_ms: int = 5) -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=False,
+                                linger_ms=linger_ms, max_batch_size=512 * 1024, max_request_size=2_097_152)
+
+    async def produce(self, records: Iterable[tuple[str, bytes, bytes]], window: int = 5000,
+                      progress: Any = None) -> int:
+        """Produce ``(topic, key, value)`` records, ``window`` in flight at most; with ``progress`` (a callable
+        returning records done by the consumer), never more than ``10 * window`` ahead of it."""
+        producer = self.producer()
+        await producer.start()
+        count = 0
+        try:
+            pending = []
+            for topic, key, value in records:
+                pending.append(await producer.send(topic, value, key=key))
+                count += 1
+                if len(pending) >= window:
+                    await asyncio.gather(*pending)
+                    pending.clear()
+                    while progress is not None and count - progress() > 10 * window:
+                        await asyncio.sleep(0.02)
+            await asyncio.gather(*pending)
+        finally:
+            await producer.stop()
+        return count
+
+    # -- the contenders ------------------------------------------------------------------------------------
+
+    def bridge(self, incidents: str, units: str, log_level: str, expect: dict[str, int], ready_units: int = 0,
+               cprofile: Path | None = None) -> Measured:
+        group = self.name("bridge")
+        k = self.knobs
+        env = {
+            "DISPATCH_BRIDGE_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
+            "DISPATCH_BRIDGE_KAFKA__GROUP_ID": group,
+            "DISPATCH_BRIDGE_KAFKA__CLIENT_ID": group,
+            "DISPATCH_BRIDGE_KAFKA__CREATE_TOPICS": "true",
+            "DISPATCH_BRIDGE_KAFKA__TOPIC_PARTITIONS": str(k.partitions),
+            "DISPATCH_BRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
+            "DISPATCH_BRIDGE_KAFKA__FETCH_MAX_WAIT_MS": str(k.fetch_max_wait_ms),
+            "DISPATCH_BRIDGE_KAFKA__MAX_BATCH_RECORDS": str(k.max_records),
+            "DISPATCH_BRIDGE_KAFKA__LINGER_MS": str(k.linger_ms),
+            "DISPATCH_BRIDGE_KAFKA__SESSION_TIMEOUT_MS": str(k.session_timeout_ms),
+            "DISPATCH_BRIDGE_KAFKA__HEARTBEAT_INTERVAL_MS": str(k.heartbeat_interval_ms),
+            "DISPATCH_BRIDGE_TOPICS__INCIDENTS": incidents,
+            "DISPATCH_BRIDGE_TOPICS__UNITS": units,
+            "DISPATCH_BRIDGE_TOPICS__RECOMMENDATIONS": f"{group}.recommendations",
+            "DISPATCH_BRIDGE_TOPICS__DEADLETTER": f"{group}.deadletter",
+            "DISPATCH_BRIDGE_TOPICS__PERSONNEL": f"{group}.personnel",
+            "DISPATCH_BRIDGE_TOPICS__FEEDBACK": f"{group}.feedback",
+            "DISPATCH_BRIDGE_HTTP__HOST": "127.0.0.1",
+            "DISPATCH_BRIDGE_HTTP__PORT": "0",
+            "DISPATCH_BRIDGE_RULES_DIR": str(self.rules_dir),
+            "DISPATCH_BRIDGE_STORE__URL": f"sqlite:///{self.workdir / (group + '.db')}",
+            "DISPATCH_BRIDGE_ROSTER__TIME_ZONE": "America/Chicago",
+            "DISPATCH_BRIDGE_PROCESSING__SHUTDOWN_DRAIN_SECONDS": "5",
+            "DISPATCH_BRIDGE_LOG_LEVEL": log_level,
+            "DISPATCH_BRIDGE_LOG_FORMAT": "json",
+        }
+        args = ["-m", "bench.bridge_proc", "--ready-units", str(ready_units)]
+        args += [f"--expect={s}={n}" for s, n in expect.items()]
+        if cprofile is not None:
+            args += ["--cprofile", str(cprofile)]
+        return Measured(f"bridge[{log_level}]", args, env, self.workdir / f"{group}.log",
+                        output_topic=f"{group}.recommendations")
+
+    def passthrough(self, topics: dict[str, str], expect: dict[str, int]) -> Measured:
+        """``topics`` maps input topic -> stream name (incidents / units)."""
+        group = self.name("passthrough")
+        output = f"{group}.out"
+        k = self.knobs
+        args = ["-m", "bench.passthrough", "--bootstrap", self.bootstrap, "--group", group,
+                "--topics", ",".join(topics), "--output", output,
+                "--fetch-max-wait-ms", str(k.fetch_max_wait_ms), "--max-records", str(k.max_records),
+                "--linger-ms", str(k.linger_ms), "--session-timeout-ms", str(k.session_timeout_ms),
+                "--heartbeat-interval-ms", str(k.heartbeat_interval_ms)]
+        args += [f"--stream={t}={s}" for t, s in topics.items()]
+        args += [f"--expect={s}={n}" for s, n in expect.items()]
+        return Measured("passthrough", args, {}, self.workdir / f"{group}.log", output_topic=output)
+
+
+# -- throughput ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backlog:
+    incidents_topic: str
+    units_topic: str
+    counts: dict[str, int]
+    produce_seconds: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+async def preload_backlog(bench: Bench, events: int, unit_share: float) -> Backlog:
+    incidents, units = bench.name("backlog.incidents"), bench.name("backlog.units")
+    await bench.create_topics([incidents, units], compacted=[units])
+    counts = {"incidents": 0, "units": 0}
+    topics = {"incidents": incidents, "units": units}
+
+    def records() -> Iterable[tuple[str, bytes, bytes]]:
+        for kind, key, value in backlog(bench.traffic, events, unit_share):
+            counts[kind] += 1
+            yield topics[kind], key, value
+
+    started = time.perf_counter()
+    await bench.produce(records())
+    return Backlog(incidents, units, counts, time.perf_counter() - started)
+
+
+async def drain(measured: Measured, timeout: float) -> dict[str, Any]:
+    """Start, wait for the drain, stop; the drain's figures as the measured process timed them."""
+    await measured.start()
+    try:
+        await measured.wait(measured.drained, timeout, "drain")
+    finally:
+        await measured.stop()
+    d = measured.drain
+    events = sum(d["done"].values())
+    return {"events": events, "seconds": d["seconds"], "events_per_s": events / d["seconds"],
+            "cpu_seconds": d["cpu_seconds"], "cpu_us_per_event": d["cpu_seconds"] / events * 1e6,
+            "peak_rss_mb": d["peak_rss"] / 2**20}
+
+
+async def throughput_bridge(bench: Bench, backlog_: Backlog, log_level: str, timeout: float = 600,
+                            cprofile: Path | None = None) -> dict[str, Any]:
+    return await drain(bench.bridge(backlog_.incidents_topic, backlog_.units_topic, log_level, backlog_.counts,
+                                    cprofile=cprofile), timeout)
+
+
+async def throughput_passthrough(bench: Bench, backlog_: Backlog, timeout: float = 600) -> dict[str, Any]:
+    topics = {backlog_.incidents_topic: "incidents", backlog_.units_topic: "units"}
+    return await drain(bench.passthrough(topics, backlog_.counts), timeout)
+
+
+# -- latency ---------------------------------------------------------------------------------------------
+
+
+async def preload_roster(bench: Bench) -> str:
+    topic = bench.name("roster")
+    await bench.create_topics([topic], compacted=[topic])
+    await bench.produce((topic, key, value) for key, value in bench.traffic.roster)
+    return topic
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def latency(bench: Bench, who: str, roster_topic: str, rate: float, seconds: float, warmup: float,
+                  timeout: float = 120) -> dict[str, Any]:
+    """Produce crisis events at ``rate``/s; time each from just before ``send`` to its output record's arrival."""
+    incidents = bench.name(f"latency.{who}")
+    await bench.create_topics([incidents])
+    if who == "bridge":
+        measured = bench.bridge(incidents, roster_topic, "WARNING", {}, ready_units=len(bench.traffic.roster))
+    else:
+        measured = bench.passthrough({incidents: "incidents"}, {})
+        await bench.create_topics([measured.output_topic])
+    await measured.start()
+    received: dict[bytes, float] = {}
+    reader: AIOKafkaConsumer | None = None
+    read_task: asyncio.Task[None] | None = None
+    try:
+        await measured.wait(measured.ready, timeout, "group join")
+        reader = AIOKafkaConsumer(measured.output_topic, bootstrap_servers=bench.bootstrap,
+                                  group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=5)
+        await reader.start()
+
+        async def read() -> None:
+            while True:
+                batch = await reader.getmany(timeout_ms=50)
+                now = time.perf_counter()
+                for records in batch.values():
+                    for record in records:
+                        received.setdefault(record.key, now)
+
+        read_task = asyncio.create_task(read())
+        producer = bench.producer(linger_ms=0)
+        await producer.start()
+        try:
+            tag = f"{who}{bench.prefix}"
+            warm = crisis_events(bench.traffic, int(rate * warmup), f"W{tag}")
+            await _paced(producer, incidents, warm, rate, {})
+            await _arrival(received, [k for k, _ in warm], 30)
+            events = crisis_events(bench.traffic, int(rate * seconds), f"M{tag}")
+            sent: dict[bytes, float] = {}
+            await _paced(producer, incidents, events, rate, sent)
+        finally:
+            await producer.stop()
+        await _arrival(received, list(sent), 30)
+    finally:
+        if read_task is not None:
+            read_task.cancel()
+            await asyncio.gather(read_task, return_exceptions=True)
+        if reader is not None:
+            await reader.stop()
+        await measured.stop()
+    ms = [(received[k] - t) * 1000 for k, t in sent.items() if k in received]
+    if not ms:
+        raise RuntimeError(f"latency[{who}]: no output arrived")
+    return {"sent": len(sent), "received": len(ms), "p50_ms": percentile(ms, 0.5),
+            "p99_ms": percentile(ms, 0.99), "max_ms": max(ms), "rate": rate}
+
+
+async def _paced(producer: AIOKafkaProducer, topic: str, events: list[tuple[bytes, bytes]], rate: float,
+                 sent: dict[bytes, float]) -> None:
+    started = time.perf_counter()
+    futures = []
+    for n, (key, value) in enumerate(events):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[key] = time.perf_counter()
+        futures.append(await producer.send(topic, value, key=key))
+    await asyncio.gather(*futures)
+
+
+async def _arrival(received: dict[bytes, float], keys: list[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(k in received for k in keys):
+        await asyncio.sleep(0.05)
+
+
+# -- memory ----------------------------------------------------------------------------------------------
+
+
+async def memory(bench: Bench, events: int, unit_share: float, timeout: float = 3600) -> dict[str, Any]:
+    """Replay ``events`` through the bridge (produced while it consumes); RSS sampled as it goes."""
+    incidents, units = bench.name("replay.incidents"), bench.name("replay.units")
+    await bench.create_topics([incidents, units], compacted=[units])
+    rng = random.Random(3)  # backlog()'s own draw order: the counts are known before producing
+    units_count = sum(rng.random() < unit_share for _ in range(events))
+    counts = {"incidents": events - units_count, "units": units_count}
+    # Roster first, so the replay starts with a full table like a running service.
+    roster = [(units, k, v) for k, v in bench.traffic.roster]
+    counts["units"] += len(roster)
+    measured = bench.bridge(incidents, units, "WARNING", counts)
+    await measured.start()
+    topics = {"incidents": incidents, "units": units}
+    try:
+        await measured.wait(measured.ready, 120, "group join")
+
+        def done() -> int:
+            return sum(measured.latest.get("done", {}).values())
+
+        started = time.perf_counter()
+        await bench.produce(roster)
+        await bench.produce(((topics[kind], k, v) for kind, k, v in backlog(bench.traffic, events, unit_share,
+                                                                             tag="m")), progress=done)
+        await measured.wait(measured.drained, timeout, "replay")
+        elapsed = time.perf_counter() - started
+    finally:
+        await measured.stop()
+    samples = [(sum(s["done"].values()), s["rss"] / 2**20, s.get("open_incidents", 0)) for s in measured.samples]
+    total = sum(counts.values())
+    marks = {}
+    for share in (0.1, 0.25, 0.5, 0.75, 1.0):
+        at = [s for s in samples if s[0] >= share * total * 0.999]
+        if at:
+            marks[share] = {"events": at[0][0], "rss_mb": at[0][1], "open_incidents": at[0][2]}
+    after_half = [s[1] for s in samples if s[0] >= total / 2]
+    before_half = [s[1] for s in samples if 0 < s[0] < total / 2]
+    return {
+        "events": total, "seconds": elapsed, "peak_rss_mb": measured.drain["peak_rss"] / 2**20,
+        "rss_first_half_max_mb": max(before_half) if before_half else None,
+        "rss_second_half_max_mb": max(after_half) if after_half else None,
+        "marks": marks, "max_open_incidents": max((s[2] for s in samples), default=0),
+        "samples": len(samples),
+    }
