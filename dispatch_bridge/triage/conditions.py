@@ -236,7 +236,7 @@ class ConditionCompiler:
                 self._problems.add(path, where, f"facts: unknown fact {name!r} (define it under `facts:` in a lexicon file)")
                 ok = False
                 continue
-            wanted = [_state(s) for s in (states if isinstance(states, list) else [states])]
+            wanted = [fact_state(s) for s in (states if isinstance(states, list) else [states])]
             bad = [s for s in wanted if s not in FACT_STATES]
             if bad or not wanted:
                 self._problems.add(path, where, f"facts: {name}: state must be one of {', '.join(FACT_STATES)}")
@@ -332,7 +332,7 @@ class ConditionCompiler:
         return condition
 
 
-def _state(value: Any) -> str:
+def fact_state(value: Any) -> str:
     # `true` / `false` are still booleans in YAML; a coordinator writing them means yes / no.
     if value is True:
         return YES
@@ -401,3 +401,16 @@ CONDITION_KEYS = tuple(sorted(_BUILDERS))
 
 def is_catch_all(condition: Condition) -> bool:
     return condition is _always
+
+
+def fact_gate(block: Any) -> str | None:
+    """A fact that must be mentioned for the block to hold, if any: the evaluator skips the rule, without
+    calling it, on the (many) calls that never mention that fact."""
+    facts = block.get("facts") if isinstance(block, MarkedDict) else None
+    if not isinstance(facts, MarkedDict):
+        return None
+    for name, states in facts.items():
+        wanted = {fact_state(s) for s in (states if isinstance(states, list) else [states])}
+        if ABSENT not in wanted:
+            return str(name)
+    return None

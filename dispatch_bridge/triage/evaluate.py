@@ -16,6 +16,7 @@ from dispatch_bridge.triage.model import EventView, Rule, Ruleset, TriageContext
 from dispatch_bridge.triage.text import merged_text
 
 DEFAULT_TIER_RULE = "default-tier"
+Reason = domain.Reason
 
 
 def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None = None) -> domain.Assessment:
@@ -30,13 +31,18 @@ def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None
         occurred_at=event.occurred_at,
         timezone=ruleset.timezone,
     )
+    facts = view.facts
     reasons: list[domain.Reason] = []
     total = 0.0
     for rule in ruleset.include:
+        if rule.gate is not None and rule.gate not in facts:
+            continue
         evidence = rule.matches(view)
         if evidence is not None:
             total += rule.weight
-            reasons.append(_reason(rule, evidence, context))
+            reasons.append(
+                _reason(rule, evidence, context) if rule.templated else Reason(rule.id, rule.because, evidence or None)
+            )
     score = round(min(1.0, max(0.0, total)), 3)
     crisis = score >= ruleset.include_threshold
     if not crisis:
@@ -51,7 +57,7 @@ def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None
     tier: str | None = None
     flags: list[str] = []
     for rule in ruleset.route:
-        if tier is not None and not rule.flags:
+        if (tier is not None and not rule.flags) or (rule.gate is not None and rule.gate not in facts):
             continue
         evidence = rule.matches(view)
         if evidence is None:

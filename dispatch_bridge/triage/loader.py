@@ -21,6 +21,7 @@ from dispatch_bridge.triage.conditions import (
     ConditionCompiler,
     Problems,
     Vocabulary,
+    fact_gate,
     is_catch_all,
 )
 from dispatch_bridge.triage.model import INCLUDE, ROUTE, Rule, Ruleset
@@ -498,6 +499,7 @@ class _PackBuilder:
             tier=tier,
             flags=flags,
             templated=templated,
+            gate=fact_gate(item.get("when")),
         )
 
 

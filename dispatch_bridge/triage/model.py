@@ -97,6 +97,7 @@ class Rule:
     tier: str | None = None  # route rules
     flags: tuple[str, ...] = ()  # route rules: safety flags raised when the rule fires
     templated: bool = False  # `because` has {placeholders} filled from the TriageContext
+    gate: str | None = None  # a fact the rule needs mentioned: skipped cheaply when the narrative lacks it
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -25,14 +25,24 @@ _NEUTRAL = ""  # a cue that consumes tokens without changing the state ("no long
 # becomes a space (so "10-96" and "10 96", "UNK/WEAPS" and "unk weaps" read the same). "." itself stays, which
 # keeps "9.41" intact and still ends a sentence.
 _CLAUSE_BREAKS = ".,;!?\n\r|"
-_TABLE = {c: (c if chr(c).isalnum() else (ord(".") if chr(c) in _CLAUSE_BREAKS else ord(" "))) for c in range(128)}
+_TABLE = {
+    c: (ord(chr(c).lower()) if chr(c).isalnum() else (ord(".") if chr(c) in _CLAUSE_BREAKS else ord(" ")))
+    for c in range(128)
+}
 _TRANSLATION = str.maketrans(_TABLE)
 _WORD_EDGE = " ."
 
 
 def normalise(text: str) -> str:
     """Lower-case, clause punctuation to ".", other punctuation to spaces, whitespace collapsed."""
-    return " ".join(text.lower().translate(_TRANSLATION).split())
+    # The table lower-cases ASCII itself; str.lower() is only needed (and only paid) for non-ASCII text.
+    mapped = text.translate(_TRANSLATION) if text.isascii() else text.lower().translate(_TRANSLATION)
+    if not mapped.isascii():  # other Unicode spaces (NBSP, ideographic) need the general split
+        return " ".join(mapped.split())
+    # Each pass halves every run of spaces; cheaper than split/join, which builds a string per word.
+    while "  " in mapped:
+        mapped = mapped.replace("  ", " ")
+    return mapped.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +77,17 @@ def phrase_problem(text: str) -> str | None:
     return None
 
 
+_RESET = "reset"
+
+
 class NarrativeMatcher:
-    """All phrases of a pack compiled once; `facts(text)` gives each mentioned fact its state and evidence."""
+    """All phrases AND cue words of a pack in one automaton; `facts(text)` gives each mentioned fact its state.
+
+    Cue words ride in the same automaton as the phrases, so one left-to-right pass sees "no", "but" and
+    "weapons" in order: a phrase hit only asks whether the last cue is close enough (a count of spaces between
+    them, done in C) instead of re-reading the words before it. Multi-word cues ("not sure", "no one") and
+    phrases that contain cue words ("no longer taking", "unk weaps") win by longest match.
+    """
 
     def __init__(self, phrases: Iterable[Phrase], cues: CueWords) -> None:
         entries: dict[str, list[tuple[str, str, bool]]] = {}
@@ -76,34 +95,29 @@ class NarrativeMatcher:
             wildcard = phrase.text.endswith("*")
             key = normalise(phrase.text[:-1] if wildcard else phrase.text).strip(". ")
             entries.setdefault(key, []).append((phrase.fact, phrase.state, wildcard))
-        self._automaton = ahocorasick.Automaton()
-        for key, values in entries.items():
-            self._automaton.add_word(key, (len(key), tuple(values)))
         self.phrase_count = len(entries)
+        before: dict[str, str] = {}
+        for words, state in (
+            (cues.neutral, _NEUTRAL),
+            (cues.reset, _RESET),
+            (cues.uncertainty, UNKNOWN),
+            (cues.negation, NO),
+        ):
+            for cue in words:
+                key = normalise(cue).strip(". ")
+                if key:
+                    before.setdefault(key, state)
+        after = {normalise(w): UNKNOWN for w in cues.after_uncertainty} | {
+            normalise(w): NO for w in cues.after_negation
+        }
+        self._automaton = ahocorasick.Automaton()
+        for key in entries.keys() | before.keys() | after.keys():
+            self._automaton.add_word(
+                key, (len(key), tuple(entries.get(key, ())), before.get(key), after.get(key))
+            )
         if entries:
             self._automaton.make_automaton()
         self._window = cues.window
-        single: dict[str, str] = {}
-        multi: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-        for words, state in (
-            (cues.negation, NO),
-            (cues.uncertainty, UNKNOWN),
-            (cues.neutral, _NEUTRAL),
-        ):
-            for cue in words:
-                tokens = tuple(normalise(cue).split())
-                if len(tokens) == 1:
-                    single[tokens[0]] = state
-                elif tokens:
-                    multi.setdefault(tokens[0], []).append((tokens, state))
-        for options in multi.values():
-            options.sort(key=lambda option: -len(option[0]))  # longest cue first
-        self._single = single
-        self._multi = multi
-        self._reset = frozenset(normalise(w) for w in cues.reset)
-        self._after = {normalise(w): NO for w in cues.after_negation} | {
-            normalise(w): UNKNOWN for w in cues.after_uncertainty
-        }
 
     def facts(self, text: str) -> dict[str, tuple[str, str]]:
         """Scan normalised text once: {fact: (state, evidence span)} for every fact it mentions."""
@@ -111,64 +125,60 @@ class NarrativeMatcher:
         if not text or not self.phrase_count:
             return found
         size = len(text)
-        for end, (length, values) in self._automaton.iter_long(text):
+        window = self._window
+        cue_state = _NEUTRAL  # the last negation / uncertainty cue seen, until a reset word or a new cue
+        cue_end = 0
+        last_stop = -1  # end of the last phrase hit whose yes an after-cue ("weapons unk") may still change
+        last_changes: list[tuple[str, tuple[str, str] | None]] = []
+        for end, (length, values, before, after) in self._automaton.iter_long(text):
             start = end - length + 1
             if start > 0 and text[start - 1] not in _WORD_EDGE:
                 continue
             stop = end + 1
             whole_word = stop == size or text[stop] in _WORD_EDGE
+            if after is not None and whole_word and last_changes:
+                if text.count(" ", last_stop, start) <= 2 and text.find(".", last_stop, start) < 0:
+                    for fact, previous in last_changes:
+                        if previous is None or _RANK[after] >= _RANK[previous[0]]:
+                            found[fact] = (after, found[fact][1])
+                        else:
+                            found[fact] = previous
+                    last_changes = []
+            if before is not None and whole_word:
+                if before == _RESET:
+                    cue_state = _NEUTRAL
+                elif before:
+                    cue_state = before
+                    cue_end = stop
+            if not values:
+                continue
+            changes: list[tuple[str, tuple[str, str] | None]] = []
             cue: str | None = None
             for fact, state, wildcard in values:
                 previous = found.get(fact)
                 if previous is not None and previous[0] == YES:
-                    continue  # yes is final: a repeated mention costs no cue check
+                    continue  # yes is final
                 if not whole_word:
                     if not wildcard:
                         continue
                     stop = _word_end(text, stop)
                 if state == YES:
                     if cue is None:
-                        cue = self._cue(text, start, stop)
+                        cue = (
+                            cue_state
+                            if cue_state
+                            and text.count(" ", cue_end, start) <= window
+                            and text.find(".", cue_end, start) < 0
+                            else _NEUTRAL
+                        )
                     state = cue or YES
+                    if state == YES:
+                        changes.append((fact, previous))
                 if previous is None or _RANK[state] > _RANK[previous[0]]:
                     found[fact] = (state, text[start:stop])
+            last_changes = changes
+            last_stop = stop
         return found
-
-    def _cue(self, text: str, start: int, stop: int) -> str:
-        """NO / UNKNOWN when a cue word sits just before (or right after) the hit in the same clause, else ""."""
-        before = text[max(0, start - 12 * self._window) : start]
-        clause = before.rfind(".")
-        tokens = before[clause + 1 :].split()[-self._window :]
-        state = _NEUTRAL
-        i = 0
-        count = len(tokens)
-        while i < count:
-            token = tokens[i]
-            if token in self._reset:
-                state = _NEUTRAL
-                i += 1
-                continue
-            options = self._multi.get(token)
-            if options is not None:
-                matched = next((o for o in options if tuple(tokens[i : i + len(o[0])]) == o[0]), None)
-                if matched is not None:
-                    # A neutral cue ("no longer", "no one") only consumes its words.
-                    state = matched[1] or state
-                    i += len(matched[0])
-                    continue
-            cue_state = self._single.get(token)
-            if cue_state is not None:
-                state = cue_state
-            i += 1
-        if state:
-            return state
-        after = text[stop : stop + 24]
-        clause = after.find(".")
-        for token in (after if clause < 0 else after[:clause]).split()[:2]:
-            cue_state = self._after.get(token)
-            if cue_state is not None:
-                return cue_state
-        return _NEUTRAL
 
 
 def _word_end(text: str, index: int) -> int:
