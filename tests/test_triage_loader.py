@@ -192,3 +192,60 @@ def test_sha256_follows_rule_content_not_tests(tmp_path: Path) -> None:
     rules = copy / "route.yaml"
     rules.write_text(rules.read_text() + "\n# a comment in a rule file\n")
     assert load_ruleset(copy).sha256 != original
+
+
+def test_conditions_on_every_incident_field(tmp_path: Path) -> None:
+    import json
+
+    from dispatch_bridge.contracts import IncidentEvent
+    from dispatch_bridge.triage import TriageContext, triage
+
+    pack = PACK_YAML.replace("[cit_officer, mobile_crisis]", "[cit_officer, mobile_crisis, co_response]") + (
+        "schedules:\n  nights:\n    - {days: [fri, sat], from: \"22:00\", to: \"04:00\"}\n"
+        "nature_codes:\n  '*': {PSY: EDP}\n  north: {P9: EDP}\n"
+    )
+    everything = """\
+  - id: everything
+    because: "{premise_crisis_calls} calls in {premise_window_days} days"
+    weight: 0.1
+    when:
+      nature_code: [p9]
+      agency: [north]
+      priority: {max: 2}
+      caller_party: [third]
+      cad_flags: [MH]
+      premise: {min_calls: 2, max_days: 90}
+      during: nights
+      determinant: ["25A*"]
+      determinant_suffix: [V]
+      not: {facts: {suicidal: [yes, unknown]}}
+"""
+    joint = "  - id: joint\n    because: Joint\n    tier: co_response\n    when: {apco: [HOSTAGE]}\n"
+    rules = RULES_YAML.replace("route:\n", everything + "route:\n").replace("  - id: team\n", joint + "  - id: team\n")
+    ruleset = load_ruleset(write_pack(tmp_path, pack, rules))
+
+    def assess(**changes: object) -> set[str]:
+        incident = {"id": "i", "revision": 0, "nature_code": "P9", "priority": 1, "caller_party": "third",
+                    "flags": ["mh"], "determinant": "25A1V", "narrative": [{"text": "no suicidal talk"}]}
+        occurred = changes.pop("at", "2026-03-06T23:00:00-06:00")  # a Friday night
+        agency = changes.pop("agency", "north")
+        context = changes.pop("context", TriageContext(3, 30))
+        incident.update(changes)
+        event = IncidentEvent.model_validate_json(json.dumps({
+            "schema_version": 1, "event_id": "e", "event_type": "incident.created", "occurred_at": occurred,
+            "agency": agency, "incident": incident}))
+        return {r.rule for r in triage(event, ruleset, context).reasons}  # type: ignore[arg-type]
+
+    assert assess() == {"edp", "everything", "team"}
+    assert "everything" not in assess(priority=3)
+    assert "everything" not in assess(caller_party="first")
+    assert "everything" not in assess(flags=[])
+    assert "everything" not in assess(context=TriageContext(3, 120))
+    assert "everything" not in assess(context=None)
+    assert "everything" not in assess(at="2026-03-04T23:00:00-06:00")  # a Wednesday
+    assert "everything" in assess(at="2026-03-07T03:59:00-06:00")  # Friday's window runs past midnight
+    assert "everything" not in assess(determinant="25A1")
+    assert "everything" not in assess(determinant="26A1V")
+    assert "everything" not in assess(narrative=[{"text": "suicidal"}])
+    assert assess(agency="south") == set()  # P9 is north's code only, and the agency condition fails too
+    assert "edp" in assess(agency="south", nature_code="PSY")
