@@ -48,6 +48,8 @@ class IncidentBook:
     def __init__(self, max_open: int) -> None:
         self._max_open = max_open
         self._open: OrderedDict[str, OpenIncident] = OrderedDict()
+        # The newest event time seen: idleness is measured on event time, so a replay behaves as live did.
+        self.watermark: dt.datetime | None = None
 
     def __len__(self) -> int:
         return len(self._open)
@@ -65,6 +67,9 @@ class IncidentBook:
 
     def remember(self, entry: OpenIncident) -> None:
         key = entry.event.incident.id
+        occurred_at = entry.event.occurred_at
+        if self.watermark is None or occurred_at > self.watermark:
+            self.watermark = occurred_at
         self._open[key] = entry
         self._open.move_to_end(key)
         while len(self._open) > self._max_open:
@@ -80,9 +85,16 @@ class IncidentBook:
             del self._open[key]
         return len(gone)
 
-    def evict_idle(self, older_than: dt.datetime) -> int:
-        """Drop incidents not updated since ``older_than`` (event time): a CAD that never sent the close."""
-        gone = [key for key, entry in self._open.items() if entry.event.occurred_at < older_than]
+    def evict_idle(self, idle: dt.timedelta) -> int:
+        """Drop incidents with no update for ``idle`` of event time (a CAD that never sent the close)."""
+        if self.watermark is None:
+            return 0
+        older_than = self.watermark - idle
+        gone = []
+        for key, entry in self._open.items():  # least recently updated first: stop at the first fresh one
+            if entry.event.occurred_at >= older_than:
+                break
+            gone.append(key)
         for key in gone:
             del self._open[key]
         return len(gone)

@@ -47,7 +47,7 @@ class Service:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.clock = clock
-        self.rules = RulesetHolder(settings.rules_dir)
+        self.rules = RulesetHolder(settings.rules_dir, run_tests=settings.rules.run_pack_tests)
         self.roster = Roster(settings.roster)
         self.producer = OutputProducer(settings.kafka, on_retry=self.metrics.produce_retries.inc)
         self.processor = IncidentProcessor(
@@ -57,7 +57,7 @@ class Service:
             on_revoked=self.processor.forget_partitions, drain_seconds=settings.processing.shutdown_drain_seconds)
         self.shadow: ShadowEvaluator | None = None
         if settings.rules.shadow_dir is not None:
-            self.shadow = ShadowEvaluator(load_ruleset(settings.rules.shadow_dir))
+            self.shadow = ShadowEvaluator(load_ruleset(settings.rules.shadow_dir), settings.rules.shadow_keep_last)
         self.store: OutcomeStore | None = None
         self.recorder: StoreRecorder | None = None
         self.feedback = FeedbackHandler(self)
@@ -238,8 +238,7 @@ class Service:
             if self._rerank_wanted:
                 self._rerank_wanted = False
                 await self._rerank()
-            idle = now - dt.timedelta(hours=self.settings.processing.incident_idle_hours)
-            self.processor.book.evict_idle(idle)
+            self.processor.book.evict_idle(dt.timedelta(hours=self.settings.processing.incident_idle_hours))
             hour = now.replace(minute=0, second=0, microsecond=0)
             if hour != snapshot_hour:
                 snapshot_hour = hour
