@@ -8,6 +8,7 @@ Settings field, and builds a real ``Settings`` from the values, so a typo or a v
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -113,3 +114,100 @@ def test_settings_env_builds_settings_from_exactly_the_given_variables(monkeypat
     assert settings.kafka.client_id == "x"
     assert settings.kafka.group_id == "dispatch-bridge"  # the stray variable was removed
     assert setting(settings, "DISPATCH_BRIDGE_KAFKA__CLIENT_ID") == "x"
+
+
+# -- PromQL against the metric catalogue ------------------------------------------------------------------------
+
+# Labels Prometheus adds to every scraped series (static configs and Kubernetes service discovery).
+TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod"})
+# Metrics from outside the service, by exporter, with their labels (danielqsj/kafka-exporter; Strimzi's exporter
+# uses the same names).
+EXTERNAL_METRICS: dict[str, frozenset[str]] = {
+    "kafka_consumergroup_lag": frozenset({"consumergroup", "topic", "partition"}),
+}
+_KEYWORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
+                       "offset", "bool", "inf", "nan"})
+
+
+def catalogue() -> dict[str, frozenset[str]]:
+    """Every sample name a real /metrics scrape of ``Metrics`` can show, with its label names.
+
+    Labelled metrics expose no sample until a child exists, so one child per labelled metric is made first
+    (``_labelnames`` is prometheus_client's own record of the declared labels); the names then come from the
+    text exposition itself, parsed back, exactly as Prometheus would see them.
+    """
+    from prometheus_client import generate_latest
+    from prometheus_client.metrics import MetricWrapperBase
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from dispatch_bridge.metrics import Metrics
+
+    metrics = Metrics()
+    for metric in vars(metrics).values():
+        if isinstance(metric, MetricWrapperBase) and metric._labelnames:
+            metric.labels(*("x" for _ in metric._labelnames))
+    out: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
+        for sample in family.samples:
+            out.setdefault(sample.name, set()).update(sample.labels)
+    return {name: frozenset(labels) for name, labels in out.items()}
+
+
+def promql_names(expr: str) -> tuple[dict[str, set[str]], set[str]]:
+    """(metric name -> label names in its matchers, labels named in by/without/on/ignoring/group_*) of a PromQL
+    expression. A plain scanner, not a parser: enough for checking names, with promtool checking the syntax."""
+    matchers: dict[str, set[str]] = {}
+    grouping: set[str] = set()
+    text = expr
+    for name, body in re.findall(r"([a-zA-Z_:][\w:]*)?\s*\{([^}]*)\}", text):
+        labels = set(re.findall(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)", re.sub(r'"(?:[^"\\]|\\.)*"', '""', body)))
+        if name and name not in _KEYWORDS:
+            matchers.setdefault(name, set()).update(labels)
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    for _, body in re.findall(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", text):
+        grouping.update(label.strip() for label in body.split(",") if label.strip())
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = re.sub(r"\boffset\s+\d+[smhdwy]", " ", text)
+    for name in re.findall(r"(?<![\w:.$])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()", text):
+        if name not in _KEYWORDS and not re.fullmatch(r"\d.*", name):
+            matchers.setdefault(name, set())
+    return matchers, grouping
+
+
+def unknown_names(expr: str, known: dict[str, frozenset[str]]) -> list[str]:
+    """Problems with the names in ``expr``: metrics not in ``known`` and labels those metrics do not have."""
+    problems: list[str] = []
+    used, grouping = promql_names(expr)
+    available = set(TARGET_LABELS)
+    for name, labels in used.items():
+        if name not in known:
+            problems.append(f"unknown metric {name}")
+            continue
+        available |= known[name]
+        for label in labels - known[name] - TARGET_LABELS:
+            problems.append(f"{name} has no label {label}")
+    for label in grouping - available:
+        problems.append(f"grouping label {label} is on none of the metrics used")
+    return problems
+
+
+def test_promql_names_finds_metrics_matchers_and_grouping_labels():
+    used, grouping = promql_names(
+        'sum by (job, reason) (increase(x_total{reason!="a", job=~"$j"}[10m])) > 0 or vector(0) '
+        'unless y offset 10m and on (job) group_left() histogram_quantile(0.5, sum by (le) (rate(z_bucket[5m])))')
+    assert used == {"x_total": {"reason", "job"}, "y": set(), "z_bucket": set()}
+    assert grouping == {"job", "reason", "le"}
+
+
+def test_unknown_names_reports_typos_in_metrics_and_labels():
+    known = catalogue()
+    assert "dispatch_bridge_dlq_messages_total" in known
+    assert known["dispatch_bridge_dlq_messages_total"] == {"reason"}
+    assert "dispatch_bridge_end_to_end_latency_seconds_bucket" in known
+    assert unknown_names('sum by (reason) (dispatch_bridge_dlq_messages_total{reason="x"})', known) == []
+    assert unknown_names("dispatch_bridge_dlq_messages", known) == ["unknown metric dispatch_bridge_dlq_messages"]
+    assert unknown_names('dispatch_bridge_ready{district="1"}', known) == ["dispatch_bridge_ready has no label district"]
+    assert unknown_names("sum by (district) (dispatch_bridge_ready)", known) == [
+        "grouping label district is on none of the metrics used"]
