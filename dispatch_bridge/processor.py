@@ -193,8 +193,10 @@ class IncidentProcessor:
             context = await self._premise(event)
         if context is not None and context.premise_crisis_calls:
             assessment = self._triage(event, context)
+        # Ranked as of the event's own time, not the wall clock: team hours, certification days and AVL ages
+        # then read the same on a redelivery or a replay as they did live, so the output is reproducible.
         decision = decide(event, assessment, previous,
-                          lambda: self._ranker(assessment, event, now), self._top_n)
+                          lambda: self._ranker(assessment, event, event.occurred_at), self._top_n)
         if self._sink is not None:
             result.rows.append(self._sink.seen(event, assessment, now))
         entry = OpenIncident(event, record.partition, assessment,

@@ -40,6 +40,7 @@ from dispatch_bridge.triage import RulesetHolder, ShadowEvaluator, TriageContext
 log = structlog.get_logger(__name__)
 
 HEALTH_INTERVAL_SECONDS = 2.0
+CIT_ASSIGNED = Ranking((), ("cit_responder_assigned",))
 
 
 class Service:
@@ -88,6 +89,9 @@ class Service:
         return live
 
     def _rank(self, assessment: Assessment, event: IncidentEvent, now: dt.datetime) -> Ranking:
+        if event.incident.units and self.roster.has_cit_responder(event.incident, now):
+            # The CAD already sent a CIT-certified unit: say so once rather than propose more units.
+            return CIT_ASSIGNED
         return rank(assessment, event.incident, self.roster, now, self.settings.ranking)
 
     # -- lifecycle ---------------------------------------------------------------------------------------

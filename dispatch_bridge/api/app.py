@@ -102,8 +102,10 @@ async def get_report_summary(request: web.Request) -> web.Response:
     if end < start:
         return _json({"error": "to must not be before from"}, 400)
     assert service.store is not None
-    report = await build_report(service.store, start, end,
-                                coverage_min=service.settings.roster.coverage_min_per_district)
+    personnel = service.roster.personnel_records()
+    report = await build_report(service.store, start, end, personnel=personnel or None,
+                                coverage_min=service.settings.roster.coverage_min_per_district,
+                                as_of=service.clock().date())
     return _json(report)
 
 

@@ -207,7 +207,8 @@ async def _write_report(service: Service, shift: Shift, workdir: Path) -> Path:
     assert service.store is not None
     day = shift.start.date()
     report = await build_report(service.store, day, day + dt.timedelta(days=1),
-                                coverage_min=service.settings.roster.coverage_min_per_district)
+                                personnel=service.roster.personnel_records() or None,
+                                coverage_min=service.settings.roster.coverage_min_per_district, as_of=day)
     path = workdir / "report.html"
     path.write_text(render_html(report), encoding="utf-8")
     return path

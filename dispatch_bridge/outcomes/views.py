@@ -66,7 +66,9 @@ class IncidentOutcome:
 
     @cached_property
     def cit_recommended(self) -> bool:
-        return any(rec.response in CIT_TIERS for rec in self.recommendations)
+        # A CIT tier, or a team tier that fell back to a CIT officer as first choice (team out of hours/busy).
+        return any(rec.response in CIT_TIERS or (rec.candidates and rec.candidates[0].cit)
+                   for rec in self.recommendations)
 
     @cached_property
     def cit_dispatched(self) -> bool:

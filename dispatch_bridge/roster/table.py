@@ -387,6 +387,10 @@ class Roster:
     def personnel_record(self, officer_id: str) -> PersonnelRecord | None:
         return self._personnel_topic.get(officer_id) or self._personnel_file.get(officer_id)
 
+    def personnel_records(self) -> list[PersonnelRecord]:
+        """Every certification record in force (topic records replace the file's), for the coordinator report."""
+        return list({**self._personnel_file, **self._personnel_topic}.values())
+
     def _recertify(self, officers: Iterable[str]) -> RosterChange:
         day = self.local_day(self._clock_hint) if self._clock_hint is not None else None
         result = APPLIED
