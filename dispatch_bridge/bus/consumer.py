@@ -92,9 +92,24 @@ class GroupConsumer:
         try:
             await self._loop(consumer, stop)
         finally:
-            await self._commit(force=True)
-            await consumer.stop()  # leaves the group: peers rebalance at once
-            self._consumer = None
+            await self._close(consumer)
+
+    async def _close(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit what is safely written, then leave the group: peers rebalance at once.
+
+        Each step is bounded by the drain time: against a hung broker both would wait out the request timeout
+        and shutdown would overrun its bound. Skipping them is safe: uncommitted records are redelivered, and a
+        member that did not say goodbye is dropped when its session times out.
+        """
+        try:
+            await asyncio.wait_for(self._commit(force=True), self._drain_seconds)
+        except TimeoutError:
+            log.warning("final_commit_timeout", partitions=len(self._pending))
+        try:
+            await asyncio.wait_for(consumer.stop(), self._drain_seconds)
+        except TimeoutError:
+            log.warning("leave_group_timeout")
+        self._consumer = None
 
     async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         interval = self._kafka.commit_interval_ms / 1000

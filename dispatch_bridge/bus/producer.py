@@ -57,13 +57,20 @@ class OutputProducer:
         )
         await self._producer.start()
 
-    async def stop(self) -> None:
-        if self._producer is not None:
-            producer, self._producer = self._producer, None
-            try:
-                await producer.flush()
-            finally:
-                await producer.stop()
+    async def stop(self, timeout: float | None = None) -> None:
+        """Flush and close, within ``timeout`` seconds when given.
+
+        A hung broker answers nothing, so an unbounded flush waits out the request timeout for every batch in
+        flight, and shutdown overruns its bound. Giving up is safe: output still unacknowledged was never
+        committed past, so its input is redelivered to whoever owns the partition next.
+        """
+        if self._producer is None:
+            return
+        producer, self._producer = self._producer, None
+        try:
+            await asyncio.wait_for(producer.stop(), timeout)  # stop() flushes first
+        except TimeoutError:
+            log.warning("producer_stop_timeout", timeout_seconds=timeout)
 
     async def deliver(self, batch: Sequence[Outgoing], abort: asyncio.Event | None = None,
                       max_backoff: float = 5.0) -> None:
