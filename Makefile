@@ -26,6 +26,7 @@ bench: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m dispatch_bridge.contracts
+	$(BIN)/python deploy/k8s/render_rules_configmap.py
 
 lint: $(STAMP)
 	$(BIN)/lint-imports
