@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/dispatch-bridge demo
 
 test: $(STAMP)
+	bash scripts/ensure-test-tools.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
