@@ -10,15 +10,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-
-from pydantic import ValidationError
 
 from dispatch_bridge.bus.consumer import GroupConsumer
 from dispatch_bridge.bus.kafka_config import connection_kwargs
@@ -33,7 +31,7 @@ from dispatch_bridge.pipeline import OpenIncident
 from dispatch_bridge.processor import Clock, IncidentProcessor, utc_now
 from dispatch_bridge.recommend import rank
 from dispatch_bridge.recording import StoreRecorder
-from dispatch_bridge.roster import PersonnelFormatError, Roster, needs_rerank
+from dispatch_bridge.roster import Roster, RosterChange, needs_rerank
 from dispatch_bridge.settings import Settings
 from dispatch_bridge.triage import RulesetHolder, ShadowEvaluator, TriageContext, load_ruleset, triage
 
@@ -65,9 +63,11 @@ class Service:
         self.feedback_consumer = GroupConsumer(
             [settings.topics.feedback], settings.kafka, self.feedback.handle, self.metrics,
             drain_seconds=settings.processing.shutdown_drain_seconds, group_id=f"{settings.kafka.group_id}.feedback")
-        self.units = TableReader(settings.topics.units, settings.kafka, self._on_unit_record,
+        self.units = TableReader(settings.topics.units, settings.kafka,
+                                 self._table_handler("units", self.roster.apply_unit_record),
                                  on_batch_done=self._on_roster_batch)
-        self.personnel = TableReader(settings.topics.personnel, settings.kafka, self._on_personnel_record,
+        self.personnel = TableReader(settings.topics.personnel, settings.kafka,
+                                     self._table_handler("personnel", self.roster.apply_personnel_record),
                                      on_batch_done=self._on_roster_batch)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -179,29 +179,27 @@ class Service:
 
     # -- roster -----------------------------------------------------------------------------------------
 
-    def _on_unit_record(self, record: ConsumerRecord) -> None:
-        # A table is not a stream: a bad unit record cannot be skipped past by a commit (there is none), and
-        # the next snapshot of the unit replaces it, so it is counted and logged rather than dead-lettered.
-        try:
-            change = self.roster.apply_unit_record(record.key, record.value)
-        except (ValidationError, ValueError) as exc:
-            self.metrics.invalid_table_records.labels("units").inc()
-            log.warning("unit_record_invalid", partition=record.partition, offset=record.offset,
-                        error_class=type(exc).__name__)
-            return
-        if needs_rerank(change):
-            self._rerank_wanted = True
+    def _table_handler(self, table: str, apply: Callable[[bytes | None, bytes | None], RosterChange]
+                       ) -> Callable[[ConsumerRecord], None]:
+        """A roster table's record handler (units, personnel).
 
-    def _on_personnel_record(self, record: ConsumerRecord) -> None:
-        try:
-            change = self.roster.apply_personnel_record(record.key, record.value)
-        except (PersonnelFormatError, ValidationError, ValueError) as exc:
-            self.metrics.invalid_table_records.labels("personnel").inc()
-            log.warning("personnel_record_invalid", partition=record.partition, offset=record.offset,
-                        error_class=type(exc).__name__)
-            return
-        if needs_rerank(change):
-            self._rerank_wanted = True
+        A table is not a stream: a bad record cannot be skipped past by a commit (there is none), and the next
+        snapshot of the same key replaces it, so it is counted and logged rather than dead-lettered.
+        """
+        invalid = self.metrics.invalid_table_records.labels(table)
+
+        def handle(record: ConsumerRecord) -> None:
+            try:
+                change = apply(record.key, record.value)
+            except ValueError as exc:  # pydantic's ValidationError and PersonnelFormatError are ValueErrors
+                invalid.inc()
+                log.warning("table_record_invalid", table=table, partition=record.partition, offset=record.offset,
+                            error_class=type(exc).__name__)
+                return
+            if needs_rerank(change):
+                self._rerank_wanted = True
+
+        return handle
 
     def _on_roster_batch(self) -> None:
         self.metrics.roster_units.set(len(self.roster.units))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from dispatch_bridge.contracts.base import WireModel
+from dispatch_bridge.contracts.base import WireModel, known_time_zone
 
 UnitKind = Literal["patrol", "mobile_crisis", "co_responder", "ems"]
 UnitStatusCode = Literal["available", "dispatched", "enroute", "on_scene", "out_of_service", "off_duty"]
@@ -69,11 +68,7 @@ class ServiceHours(WireModel):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return known_time_zone(value)
 
     @field_validator("weekly")
     @classmethod

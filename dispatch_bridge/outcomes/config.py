@@ -7,9 +7,10 @@ which override reasons exist, when shifts start) lives here rather than in code,
 from __future__ import annotations
 
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dispatch_bridge.contracts.base import known_time_zone
 
 DEFAULT_REASON_CODES = (
     "team_unavailable",
@@ -77,11 +78,7 @@ class StoreSettings(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r}") from exc
-        return value
+        return known_time_zone(value)
 
     @field_validator("feedback_reason_codes")
     @classmethod

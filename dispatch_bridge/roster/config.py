@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dispatch_bridge.contracts.base import known_time_zone
 
 
 class RosterSettings(BaseModel):
@@ -30,8 +30,4 @@ class RosterSettings(BaseModel):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return known_time_zone(value)
