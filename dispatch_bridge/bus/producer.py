@@ -105,8 +105,12 @@ class OutputProducer:
             try:
                 futures.append(await producer.send(item.topic, item.value, key=item.key, headers=item.headers))
             except KafkaError as exc:
-                log.warning("produce_enqueue_failed", topic=item.topic, error=type(exc).__name__)
-                futures.append(None)
+                # An enqueue failure costs a whole request timeout (waiting for metadata): trying the rest of
+                # the batch now would cost one per record before the first retry. Leave them to the retry.
+                log.warning("produce_enqueue_failed", topic=item.topic, error=type(exc).__name__,
+                            not_tried=len(batch) - len(futures) - 1)
+                futures += [None] * (len(batch) - len(futures))
+                break
         results = await asyncio.gather(*(f for f in futures if f is not None), return_exceptions=True)
         failed: list[Outgoing] = []
         result_iter = iter(results)
