@@ -226,3 +226,30 @@ async def end_offsets(bootstrap_servers: str, topic: str, partitions: int) -> di
 
 def without_produced_at(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "produced_at"}
+
+
+async def create_topics(bootstrap_servers: str, settings: Settings, skip: tuple[str, ...] = ()) -> None:
+    """Create the service's topics as an operator would (the service creates them only at start, if asked)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topics = settings.topics
+    names = [topics.incidents, topics.units, topics.recommendations, topics.deadletter, topics.personnel,
+             topics.feedback]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=settings.kafka.topic_partitions, replication_factor=1)
+                                   for name in names if name not in skip])
+    finally:
+        await admin.close()
+
+
+def consumer_record(topic: str, offset: int, key: bytes | None, value: bytes | None,
+                    headers: list[tuple[str, bytes]] | None = None, partition: int = 0) -> Any:
+    """A record as the consumer hands it over, for driving the processor in-process."""
+    from aiokafka import ConsumerRecord
+
+    return ConsumerRecord(topic=topic, partition=partition, offset=offset, timestamp=1_795_000_000_000,
+                          timestamp_type=0, key=key, value=value, checksum=None,
+                          serialized_key_size=len(key) if key is not None else -1,
+                          serialized_value_size=len(value) if value is not None else -1, headers=headers or [])

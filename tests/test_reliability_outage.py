@@ -13,12 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from dispatch_bridge.api.app import build_app
 from dispatch_bridge.testing.broker import EmbeddedBroker
 from tests.harness import TopicReader, eventually, incident_event, produce, running, settings_for
-from tests.proc import BridgeProcess, TrackedProducer, committed_offsets, process_settings
+from tests.proc import BridgeProcess, TrackedProducer, committed_offsets, create_topics, process_settings
 
 CRISIS = ["CALLER SAYS HER HUSBAND IS SUICIDAL, HAS NOT SLEPT IN DAYS, TALKING ABOUT ENDING IT"]
 FREEZE_SECONDS = 30.0
@@ -103,7 +102,7 @@ async def test_broker_killed_and_restarted_empty_service_recovers_without_restar
             own_broker.start()
             # Tansu kept nothing: the operator recreates the topics (production topics are a deployment decision;
             # the service creates them only at start).
-            await _create_topics(own_broker, settings)
+            await create_topics(own_broker.bootstrap_servers, settings)
             async with asyncio.timeout(60):
                 while await _status(client, "/readyz") != 200:
                     await asyncio.sleep(0.25)
@@ -115,20 +114,6 @@ async def test_broker_killed_and_restarted_empty_service_recovers_without_restar
             assert await _status(client, "/livez") == 200
         finally:
             await client.close()
-
-
-async def _create_topics(broker: EmbeddedBroker, settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
-    await admin.start()
-    try:
-        topics = settings.topics
-        await admin.create_topics([
-            NewTopic(name, num_partitions=settings.kafka.topic_partitions, replication_factor=1)
-            for name in (topics.incidents, topics.units, topics.recommendations, topics.deadletter,
-                         topics.personnel, topics.feedback)
-        ])
-    finally:
-        await admin.close()
 
 
 async def test_sigterm_while_the_broker_hangs_still_exits_within_the_drain_bound(own_broker, unique, tmp_path):

@@ -1,0 +1,179 @@
+"""Guards: output that cannot be written, a run of invalid events, and state that must stay bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import gc
+import time
+import tracemalloc
+from pathlib import Path
+
+import orjson
+import pytest
+
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import TopicPartition
+
+from dispatch_bridge.api.app import build_app
+from dispatch_bridge.bus.producer import DeliveryAborted, Outgoing, OutputProducer
+from dispatch_bridge.service import Service
+from tests.harness import T0, TopicReader, eventually, incident_event, produce, running, settings_for
+from tests.proc import committed_offsets, consumer_record, create_topics
+
+CRISIS = ["NEIGHBOUR REPORTS MAN IN CRISIS, SAYS HE WANTS TO DIE, HEARING VOICES"]
+
+
+async def test_producer_retries_undeliverable_output_with_capped_exponential_backoff(broker, unique):
+    # An invalid topic name: the broker refuses every produce, as it would for a missing ACL or topic.
+    kafka = settings_for(broker, unique, Path("."), kafka={"request_timeout_ms": 1000}).kafka
+    attempts: list[float] = []
+    producer = OutputProducer(kafka, on_retry=lambda: attempts.append(time.monotonic()))
+    await producer.start()
+    abort = asyncio.Event()
+    try:
+        delivery = asyncio.create_task(producer.deliver(
+            [Outgoing(f"no such topic {unique}!", b"k", b"{}", [])], abort=abort, max_backoff=1.6))
+        await asyncio.sleep(9)
+        assert not delivery.done(), "undeliverable output is retried until shutdown, never dropped"
+        abort.set()
+        with pytest.raises(DeliveryAborted):
+            await delivery
+    finally:
+        await producer.stop(timeout=5)
+    # Each attempt waits the 1 s request timeout, then 0.1, 0.2, 0.4, 0.8, 1.6, 1.6 ... seconds of backoff.
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert len(attempts) >= 4, attempts
+    assert gaps[0] < 1.5 and gaps[-1] > 2.2, gaps
+    assert all(later >= earlier - 0.2 for earlier, later in zip(gaps, gaps[1:], strict=False)), gaps
+
+
+async def test_output_that_cannot_be_written_is_never_committed_past(broker, unique, tmp_path):
+    # Short timeouts so that failed produces come round quickly (Tansu completes a join in about half the
+    # session timeout, and the join must fit in the request timeout).
+    kafka = {"create_topics": False, "request_timeout_ms": 2500, "session_timeout_ms": 1500,
+             "heartbeat_interval_ms": 300}
+    broken = settings_for(broker, unique, tmp_path, kafka=kafka, processing={"shutdown_drain_seconds": 2.0},
+                          topics={"recommendations": f"cit recommendations {unique}!"})
+    await create_topics(broker.bootstrap_servers, broken, skip=(broken.topics.recommendations,))
+    group, incidents = broken.kafka.group_id, broken.topics.incidents
+    ids = [f"INC-P{i}" for i in range(3)]
+    async with running(broken) as service:
+        await produce(broker, incidents, [(i, incident_event(i, narrative=CRISIS)) for i in ids])
+        # Three records, each refused: one retry round must not cost one request timeout per record.
+        started = time.monotonic()
+        await eventually(lambda: service.metrics.produce_retries._value.get() >= 3, timeout=30)
+        assert time.monotonic() - started < 3 * 2.5 + 1.5 + 4, "retry rounds must not wait per record"
+        assert service.incidents._pending == {}
+        assert (await committed_offsets(broker.bootstrap_servers, group, incidents, 1))[0] is None
+        assert service.live()[0], "a stuck output is not a dead process"
+    # Stopped with the output still unwritten: still nothing committed.
+    assert (await committed_offsets(broker.bootstrap_servers, group, incidents, 1))[0] is None
+
+    # The fix deployed (a topic that can be written): the same group picks the records up again.
+    fixed = settings_for(broker, unique, tmp_path, kafka=kafka)
+    async with running(fixed) as service, TopicReader(broker, fixed.topics.recommendations) as out:
+        await eventually(lambda: {r.key.decode() for r in out.records} == set(ids), timeout=30)
+        await eventually(lambda: service.incidents._pending == {}, timeout=10)
+    assert (await committed_offsets(broker.bootstrap_servers, group, incidents, 1))[0] == len(ids)
+
+
+async def test_a_run_of_invalid_events_beyond_the_limit_halts_consumption_and_fails_readiness(
+        broker, unique, tmp_path):
+    limit = 5
+    settings = settings_for(broker, unique, tmp_path, processing={"dlq_max_consecutive": limit})
+    incidents = settings.topics.incidents
+    bad = [("BAD", b'{"schema_version": 1, "event_id": ')]
+    records = (bad * 2 + [("INC-OK", incident_event("INC-OK", narrative=CRISIS))]  # offsets 0-2: resets the run
+               + bad * 7                                                            # offsets 3-9
+               + [("INC-NEVER", incident_event("INC-NEVER", narrative=CRISIS))])    # offset 10
+    halted_at = 3 + limit  # the sixth invalid event in a row
+    async with (running(settings) as service,
+                TopicReader(broker, settings.topics.deadletter) as dlq,
+                TopicReader(broker, settings.topics.recommendations) as out):
+        client = TestClient(TestServer(build_app(service)))
+        await client.start_server()
+        try:
+            await produce(broker, incidents, records)
+            await eventually(lambda: service.incidents.halted_reason is not None, timeout=30)
+            await eventually(lambda: len(dlq.records) == 2 + limit, timeout=10)
+            async with client.get("/readyz") as response:
+                assert response.status == 503
+                body = await response.json()
+            assert body["checks"]["consuming"] is False and "consecutive invalid" in body["halted"]
+            async with client.get("/livez") as response:
+                assert response.status == 200, "a halted consumer is alive: restarting it would not help"
+            await eventually(lambda: service.incidents._pending == {}, timeout=10)
+            await asyncio.sleep(1.0)  # several commit intervals and polls: nothing moves on
+            committed = await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, incidents, 1)
+            assert committed[0] == halted_at, "the halted record and what follows stay uncommitted"
+            assert [r.offset for r in dlq.records] == list(range(2 + limit))
+            assert [int(dict(r.headers)["dlq_original_offset"]) for r in dlq.records] == [0, 1, 3, 4, 5, 6, 7]
+            assert {r.key for r in out.records} == {b"INC-OK"}, "nothing after the halt is processed"
+            assert service.metrics.dlq_guard_tripped._value.get() == 1
+        finally:
+            await client.close()
+
+
+async def test_open_incidents_are_bounded_closed_ones_forgotten_and_idle_ones_evicted(broker, unique, tmp_path):
+    settings = settings_for(broker, unique, tmp_path, processing={"max_open_incidents": 100})
+    incidents = settings.topics.incidents
+    open_calls = [(f"BURG-{i:03d}", incident_event(f"BURG-{i:03d}", nature_code="BURG", narrative=["ALARM"],
+                                                   at=T0 + dt.timedelta(seconds=i))) for i in range(250)]
+    crisis = [(f"CR-{i}", incident_event(f"CR-{i}", narrative=CRISIS, at=T0 + dt.timedelta(minutes=10)))
+              for i in range(10)]
+    closes = [(f"CR-{i}", incident_event(f"CR-{i}", 2, narrative=CRISIS, event_type="incident.closed",
+                                         at=T0 + dt.timedelta(minutes=20))) for i in range(10)]
+    async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
+        await produce(broker, incidents, open_calls + crisis + closes
+                      + [("SENTINEL", incident_event("SENTINEL", narrative=CRISIS, at=T0 + dt.timedelta(hours=1)))])
+        await out.wait_for(lambda r: r.key == b"SENTINEL")
+        book = service.processor.book
+        assert len(book) <= 100
+        assert all(book.get(f"CR-{i}") is None for i in range(10)), "closed incidents are dropped at once"
+        assert book.get("BURG-000") is None and book.get("BURG-249") is not None, "the oldest go first"
+        # A day and more of event time later (a CAD that never sent the closes): the idle ones go too.
+        late = T0 + dt.timedelta(hours=settings.processing.incident_idle_hours + 2)
+        await produce(broker, incidents, [("LATE", incident_event("LATE", nature_code="BURG", at=late))])
+        await eventually(lambda: [e.event.incident.id for e in book] == ["LATE"], timeout=15)
+        assert service.metrics.open_incidents._value.get() <= 100
+
+
+async def test_memory_stays_flat_over_a_long_replay(broker, unique, tmp_path):
+    settings = settings_for(broker, unique, tmp_path, processing={"max_open_incidents": 200})
+    service = Service(settings)
+    await service.producer.start()
+    processor, topic = service.processor, settings.topics.incidents
+    tp = TopicPartition(topic, 0)
+    offset = 0
+
+    async def replay(n: int) -> None:
+        nonlocal offset
+        for _ in range(n // 200):
+            batch = []
+            for _ in range(200):
+                # Mostly ordinary calls, one in ten a crisis (so output is written too), each a new incident.
+                incident_id = f"L-{offset}"
+                kind = {"narrative": CRISIS} if offset % 10 == 0 else {"nature_code": "TRAF", "narrative": ["FENDER"]}
+                event = incident_event(incident_id, at=T0 + dt.timedelta(seconds=offset), **kind)
+                batch.append(consumer_record(topic, offset, incident_id.encode(), orjson.dumps(event)))
+                offset += 1
+            done = await processor.handle({tp: batch})
+            assert done == {tp: offset}
+
+    try:
+        await replay(2000)  # warm-up: caches, metric children, the book filled to its bound
+        gc.collect()
+        tracemalloc.start()
+        await replay(4000)
+        gc.collect()
+        middle = tracemalloc.get_traced_memory()[0]
+        await replay(4000)
+        gc.collect()
+        end = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+    finally:
+        await service.producer.stop()
+    assert len(processor.book) == 200
+    growth = end - middle
+    assert growth < 512 * 1024, f"memory grew by {growth / 1024:.0f} KiB over 4000 more events"
