@@ -71,7 +71,36 @@ def render_csv(report: Report) -> str:
 def _figure_html(figure: go.Figure, first: bool) -> str:
     figure.update_layout(margin={"l": 40, "r": 20, "t": 50, "b": 40}, height=380, template="plotly_white")
     # plotly.js goes inline once, with the first chart; the others reuse it.
-    return figure.to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False, "responsive": True})
+    return figure.to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False, "displayModeBar": False, "responsive": True})
+
+
+def _count_axis(values: list[int]) -> dict[str, Any]:
+    """A count axis: whole numbers only (no "0.5 calls" tick) and anchored at zero, even when all are zero."""
+    top = max(values, default=0)
+    axis: dict[str, Any] = {"rangemode": "tozero", "tickformat": ",d"}
+    if top <= 10:  # plotly picks half steps on small ranges; above 10 its automatic ticks are whole numbers
+        axis["dtick"] = 1
+    if top == 0:
+        axis["range"] = [0, 1]
+    return axis
+
+
+def _in_minutes(seconds: float | None) -> float | None:
+    # None leaves a gap in the bar chart; 0 would draw "arrived at once" for calls with no arrival recorded.
+    return None if seconds is None else seconds / 60
+
+
+def _has_data(figure: go.Figure) -> bool:
+    """False when the chart would draw nothing but empty axes (a quiet period)."""
+    for trace in figure.data:
+        if trace.type == "heatmap":
+            if any(v is not None for row in trace.z or () for v in row):
+                return True
+            continue
+        values = trace.x if trace.type == "funnel" or trace.orientation == "h" else trace.y
+        if any(values or ()):
+            return True
+    return False
 
 
 def _minutes(seconds: float | None) -> str:
@@ -112,18 +141,19 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
         figure = go.Figure([
             go.Bar(name=_STEP_LABELS[step], x=groups, y=[funnel[key][g][step] for g in groups]) for step in _STEPS
         ])
-        figure.update_layout(barmode="group", title=title)
+        figure.update_layout(barmode="group", title=title,
+                             yaxis=_count_axis([funnel[key][g][step] for g in groups for step in _STEPS]))
         charts.append((title, "Each group shows how many flagged calls reached each step.", figure))
 
     times = report["response_times"]
     unit, cit = times["first_unit_on_scene"], times["first_cit_on_scene"]
     figure = go.Figure([
         go.Bar(name="Median", x=["First unit", "First CIT officer"],
-               y=[(unit["median_seconds"] or 0) / 60, (cit["median_seconds"] or 0) / 60]),
+               y=[_in_minutes(unit["median_seconds"]), _in_minutes(cit["median_seconds"])]),
         go.Bar(name="90th percentile", x=["First unit", "First CIT officer"],
-               y=[(unit["p90_seconds"] or 0) / 60, (cit["p90_seconds"] or 0) / 60]),
+               y=[_in_minutes(unit["p90_seconds"]), _in_minutes(cit["p90_seconds"])]),
     ])
-    figure.update_layout(barmode="group", yaxis_title="minutes from call")
+    figure.update_layout(barmode="group", yaxis={"title": "minutes from call", "rangemode": "tozero"})
     charts.append((
         "Time to the scene",
         f"On flagged calls the first unit arrived after a median {_minutes(unit['median_seconds'])} "
@@ -134,11 +164,13 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
 
     overrides = report["overrides"]
     reasons = overrides["reasons"] | {"no reason recorded": overrides["no_reason_recorded"]}
+    figure = go.Figure(go.Bar(x=list(reasons.values()), y=[k.replace("_", " ") for k in reasons], orientation="h"))
+    figure.update_layout(xaxis=_count_axis(list(reasons.values())))
     charts.append((
         "When the recommendation was not followed",
         f"Dispatch followed the recommendation on {overrides['followed']} of {_n(overrides['judged'], 'call')} "
         f"({_pct(overrides['follow_rate'])}). Reasons given for the other {overrides['not_followed']}:",
-        go.Figure(go.Bar(x=list(reasons.values()), y=[k.replace("_", " ") for k in reasons], orientation="h")),
+        figure,
     ))
 
     missed = report["missed_at_intake"]
@@ -149,7 +181,7 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
         go.Bar(name="Flagged only later", y=[r["initial_call_type"] for r in rows],
                x=[r["flagged_later"] for r in rows], orientation="h"),
     ])
-    figure.update_layout(barmode="stack")
+    figure.update_layout(barmode="stack", xaxis=_count_axis([r["not_flagged"] + r["flagged_later"] for r in rows]))
     charts.append((
         "Crisis calls the intake rules missed",
         f"{_n(missed['ended_as_crisis'], 'call')} ended as a crisis: {missed['not_flagged']:,} never flagged by "
@@ -161,9 +193,13 @@ def _charts(report: Report) -> list[tuple[str, str, go.Figure]]:
     coverage = report["coverage"]
     districts = list(coverage["districts"])
     shifts = list(report["funnel"]["by_shift"])
+    z = [[coverage["districts"][d]["by_shift"][s]["mean_on_duty_cit"] for s in shifts] for d in districts]
     figure = go.Figure(go.Heatmap(
-        x=shifts, y=districts, colorscale="Blues", colorbar={"title": "CIT on duty"},
-        z=[[coverage["districts"][d]["by_shift"][s]["mean_on_duty_cit"] for s in shifts] for d in districts],
+        x=shifts, y=districts, z=z, zmin=0, colorscale="Blues", colorbar={"title": "CIT on duty"},
+        # The number in every cell: 0 officers (the finding that matters) is otherwise near-white, the same
+        # as a cell without roster data.
+        text=[["no data" if v is None else f"{v:g}" for v in row] for row in z], texttemplate="%{text}",
+        hovertemplate="%{y}, %{x} shift: %{text}<extra></extra>",
     ))
     charts.append((
         "CIT coverage by district and shift",
@@ -192,8 +228,14 @@ def render_html(report: Report) -> str:
         f"<div class='card'><b>{funnel[k]:,}</b>{esc(label)}</div>" for k, label in _STEP_LABELS.items()
     )
     sections = []
-    for i, (title, text, figure) in enumerate(_charts(report)):
-        sections.append(f"<h2>{esc(title)}</h2><p>{esc(text)}</p>{_figure_html(figure, first=i == 0)}")
+    plotly_included = False
+    for title, text, figure in _charts(report):
+        if _has_data(figure):
+            chart = _figure_html(figure, first=not plotly_included)
+            plotly_included = True
+        else:  # empty axes say nothing to a reader; say it in words
+            chart = "<p class='muted no-data'>No data for this chart in this period.</p>"
+        sections.append(f"<h2>{esc(title)}</h2><p>{esc(text)}</p>{chart}")
 
     mobile = report["mobile_crisis"]
     missed = mobile["eligible_missed"]
