@@ -124,8 +124,10 @@ async def test_kill_9_mid_stream_commits_nothing_unwritten_and_restart_answers_e
         assert sum(counts.values()) == len(out.records)
 
 
-async def test_sigterm_turns_readiness_off_drains_commits_and_hands_partitions_over_at_once(
+async def test_two_instances_share_partitions_and_sigterm_drains_commits_and_hands_over_at_once(
         broker, unique, tmp_path, processes):
+    """One group, four partitions, a stream that never pauses: a second instance joins (rebalance), then the
+    first gets SIGTERM (readiness off first, drain, commit, leave) and the second takes over at once."""
     partitions = 4
     drain = 3.0
     # No periodic commits: committed offsets can only come from the commit on revoke and on stop. A hand-over
@@ -133,58 +135,73 @@ async def test_sigterm_turns_readiness_off_drains_commits_and_hands_partitions_o
     # only after the session timeout; Tansu then takes about half of it again to complete a rebalance).
     session = 10.0
     kafka = {"topic_partitions": partitions, "session_timeout_ms": int(session * 1000), "commit_interval_ms": 60_000}
-    settings = process_settings(broker, unique, tmp_path, kafka=kafka,
+    settings = process_settings(broker, unique, tmp_path, kafka=kafka, api={"token": TOKEN},
                                 processing={"shutdown_drain_seconds": drain})
+    (tmp_path / "peer").mkdir()
     peer_settings = settings_for(broker, unique, tmp_path / "peer", kafka=kafka,
                                  processing={"shutdown_drain_seconds": drain})
-    (tmp_path / "peer").mkdir()
     topic = settings.topics.incidents
     leaving = BridgeProcess(settings, tmp_path / "leaving.log").start()
     processes.append(leaving)
     await leaving.wait_ready()
     await produce(broker, settings.topics.units, UNITS)
+    await _wait_roster_api(leaving)
     crisis: set[str] = set()
+    flowing = asyncio.Event()
+    flowing.set()
+
+    async def stream(producer: TrackedProducer) -> None:
+        n = 0
+        while flowing.is_set():
+            await _stream(producer, topic, range(n, n + 5), crisis, pause=0.01)
+            n += 5
+
     async with (TrackedProducer(broker.bootstrap_servers) as producer,
-                TopicReader(broker, settings.topics.recommendations) as out,
-                running(peer_settings) as peer):
-        await eventually(lambda: len(peer.roster.units) == len(UNITS), timeout=15)
-        await _stream(producer, topic, range(0, 60), crisis, pause=0)
-        await eventually(lambda: 0 < len(peer.owned_partitions()) < partitions, timeout=30)
-        before_handover = set(peer.owned_partitions())
-        # A burst in flight, then the signal.
-        burst = asyncio.create_task(_stream(producer, topic, range(60, 160), crisis, pause=0))
-        await asyncio.sleep(0.2)
-        leaving.terminate()
-        signalled = time.monotonic()
-        statuses: list[int | None] = []
-        while leaving.returncode is None:
-            statuses.append(await leaving.probe("/readyz"))
-            await asyncio.sleep(0.02)
-        exit_seconds = leaving.exited_at - signalled
-        assert leaving.returncode == 0, leaving.output()[-2000:]
-        assert exit_seconds < drain + 2.0, f"took {exit_seconds:.1f}s to exit with a {drain}s drain bound"
-        answered = [s for s in statuses if s is not None]
-        assert 503 in answered, f"readiness never turned 503 while stopping: {statuses[:20]}"
-        assert 200 not in answered[answered.index(503):], "readiness came back after it turned 503"
+                TopicReader(broker, settings.topics.recommendations) as out):
+        stream_task = asyncio.create_task(stream(producer))
+        await eventually(lambda: len(out.records) >= 20, timeout=30)
+        async with running(peer_settings) as peer:
+            # Partitions shared, and both hold the whole roster (a table, not a share of the group).
+            await eventually(lambda: 0 < len(peer.owned_partitions()) < partitions, timeout=30)
+            await eventually(lambda: len(peer.roster.units) == len(UNITS), timeout=10)
+            await _wait_roster_api(leaving)
+            before_handover = {tp.partition for tp in peer.owned_partitions()}
+            await asyncio.sleep(0.5)
+            assert not stream_task.done()
+            leaving.terminate()
+            signalled = time.monotonic()
+            statuses: list[int | None] = []
+            while leaving.returncode is None:
+                statuses.append(await leaving.probe("/readyz"))
+                await asyncio.sleep(0.02)
+            exit_seconds = leaving.exited_at - signalled
+            assert leaving.returncode == 0, leaving.output()[-2000:]
+            assert exit_seconds < drain + 2.0, f"took {exit_seconds:.1f}s to exit with a {drain}s drain bound"
+            answered = [s for s in statuses if s is not None]
+            assert 503 in answered, f"readiness never turned 503 while stopping: {statuses[:20]}"
+            assert 200 not in answered[answered.index(503):], "readiness came back after it turned 503"
 
-        committed = await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, topic, partitions)
-        leaver_partitions = set(range(partitions)) - {tp.partition for tp in before_handover}
-        assert all(committed[p] for p in leaver_partitions), committed
-        below = producer.keys_below(committed) & crisis
-        await eventually(lambda: below <= {r.key.decode() for r in out.records}, timeout=10)
+            committed = await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, topic, partitions)
+            leaver_partitions = set(range(partitions)) - before_handover
+            assert all(committed[p] for p in leaver_partitions), committed
+            below = producer.keys_below(committed) & crisis
+            await eventually(lambda: below <= {r.key.decode() for r in out.records}, timeout=10)
 
-        # Left the group: the peer owns everything before the session timeout would even have expired.
-        await eventually(lambda: len(peer.owned_partitions()) == partitions, timeout=session)
-        handover_seconds = time.monotonic() - leaving.exited_at
-        assert handover_seconds < session
-        await burst
-        await eventually(lambda: crisis <= {r.key.decode() for r in out.records}, timeout=30)
+            # Left the group: the peer owns everything before the session timeout would even have expired.
+            await eventually(lambda: len(peer.owned_partitions()) == partitions, timeout=session)
+            assert time.monotonic() - leaving.exited_at < session
+            await asyncio.sleep(0.5)
+            flowing.clear()
+            await stream_task
+            await eventually(lambda: crisis <= {r.key.decode() for r in out.records}, timeout=30)
+            assert len(peer.roster.units) == len(UNITS)
         counts = _assert_duplicates_identical(out)
         # Commit on revoke and on stop: neither the join nor the hand-over made anyone redo work.
         assert max(counts.values()) == 1, {k: v for k, v in counts.items() if v > 1}
-        assert len(peer.roster.units) == len(UNITS)
-        stop_events = leaving.events("service_stopped")
-        assert stop_events, "the leaving instance did not log its clean stop"
+        assert {r.key.decode() for r in out.records} == crisis
+        final = await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, topic, partitions)
+        assert final == await end_offsets(broker.bootstrap_servers, topic, partitions)
+        assert leaving.events("service_stopped"), "the leaving instance did not log its clean stop"
 
 
 async def _wait_roster_api(proc: BridgeProcess) -> None:
