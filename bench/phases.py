@@ -94,7 +94,7 @@ class Bench:
     # -- the contenders ------------------------------------------------------------------------------------
 
     def bridge(self, incidents: str, units: str, log_level: str, expect: dict[str, int], ready_units: int = 0,
-               cprofile: Path | None = None) -> Measured:
+               cprofile: Path | None = None, extra_env: dict[str, str] | None = None) -> Measured:
         group = self.name("bridge")
         k = self.knobs
         env = {
@@ -123,7 +123,7 @@ class Bench:
             "DISPATCH_BRIDGE_PROCESSING__SHUTDOWN_DRAIN_SECONDS": "5",
             "DISPATCH_BRIDGE_LOG_LEVEL": log_level,
             "DISPATCH_BRIDGE_LOG_FORMAT": "json",
-        }
+        } | (extra_env or {})
         args = ["-m", "bench.bridge_proc", "--ready-units", str(ready_units)]
         args += [f"--expect={s}={n}" for s, n in expect.items()]
         if cprofile is not None:
@@ -192,9 +192,9 @@ async def drain(measured: Measured, timeout: float) -> dict[str, Any]:
 
 
 async def throughput_bridge(bench: Bench, backlog_: Backlog, log_level: str, timeout: float = 600,
-                            cprofile: Path | None = None) -> dict[str, Any]:
+                            extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     return await drain(bench.bridge(backlog_.incidents_topic, backlog_.units_topic, log_level, backlog_.counts,
-                                    cprofile=cprofile), timeout)
+                                    extra_env=extra_env), timeout)
 
 
 async def throughput_passthrough(bench: Bench, backlog_: Backlog, timeout: float = 600) -> dict[str, Any]:
@@ -218,12 +218,13 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def latency(bench: Bench, who: str, roster_topic: str, rate: float, seconds: float, warmup: float,
-                  timeout: float = 120) -> dict[str, Any]:
+                  timeout: float = 120, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Produce crisis events at ``rate``/s; time each from just before ``send`` to its output record's arrival."""
     incidents = bench.name(f"latency.{who}")
     await bench.create_topics([incidents])
     if who == "bridge":
-        measured = bench.bridge(incidents, roster_topic, "WARNING", {}, ready_units=len(bench.traffic.roster))
+        measured = bench.bridge(incidents, roster_topic, "WARNING", {}, ready_units=len(bench.traffic.roster),
+                                extra_env=extra_env)
     else:
         measured = bench.passthrough({incidents: "incidents"}, {})
         await bench.create_topics([measured.output_topic])
@@ -323,6 +324,8 @@ async def memory(bench: Bench, events: int, unit_share: float, timeout: float = 
     finally:
         await measured.stop()
     samples = [(sum(s["done"].values()), s["rss"] / 2**20, s.get("open_incidents", 0)) for s in measured.samples]
+    final = measured.drain
+    samples.append((sum(final["done"].values()), final["rss"] / 2**20, samples[-1][2] if samples else 0))
     total = sum(counts.values())
     marks = {}
     for share in (0.1, 0.25, 0.5, 0.75, 1.0):

@@ -6,7 +6,7 @@ changes an assessment), grows the roster to 1,000 units spread over the same cit
 event with the real triage core so the benchmark knows which ones are crisis calls.
 
 Multiplying is byte substitution, not re-encoding: copy ``k`` of the shift renames ``INC-0001`` to
-``INC-k-0001`` in the key and value, so a backlog of a million events costs seconds to build. AVL traffic is one
+``INC-k-0001`` in the key and value and moves its street addresses to blocks of their own, so a backlog of a million events costs seconds to build. AVL traffic is one
 ``orjson.dumps`` per update of a unit document kept as a dict, with ``updated_at`` strictly increasing per unit so
 the roster applies every update (an older snapshot would be ignored and cost less than a real one).
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,10 +139,22 @@ def _pad(doc: dict[str, Any], narrative_bytes: int, rng: random.Random) -> dict[
     return doc
 
 
-def incident_copy(template: IncidentTemplate, tag: bytes) -> tuple[bytes, bytes]:
-    """The template as a different incident: ``INC-0001`` becomes ``INC-<tag>-0001`` in key, id and event id."""
+_HOUSE_NUMBER = re.compile(rb'"address":"(\d+)')
+
+
+def incident_copy(template: IncidentTemplate, tag: bytes, neighbourhood: int = 0) -> tuple[bytes, bytes]:
+    """The template as a different incident: ``INC-0001`` becomes ``INC-<tag>-0001`` in key, id and event id.
+
+    ``neighbourhood`` > 0 moves street addresses to their own hundred blocks (house number + n * 100,000), so each
+    copy of the shift has its own premise history, as another part of a city would, instead of every copy piling
+    onto the same few blocks (which makes premise lookups grow with the replay, an artefact of copying).
+    """
     new = b"INC-" + tag + b"-"
-    return template.key.replace(b"INC-", new, 1), template.value.replace(b"INC-", new)
+    value = template.value.replace(b"INC-", new)
+    if neighbourhood:
+        offset = neighbourhood * 100_000
+        value = _HOUSE_NUMBER.sub(lambda m: b'"address":"%d' % (int(m[1]) + offset), value, count=1)
+    return template.key.replace(b"INC-", new, 1), value
 
 
 class AvlStream:
@@ -183,7 +196,7 @@ def backlog(traffic: Traffic, events: int, unit_share: float, seed: int = 3,
             key, value = avl.next()
             yield "units", key, value
             continue
-        key, value = incident_copy(templates[position], f"{tag}{copy}".encode())
+        key, value = incident_copy(templates[position], f"{tag}{copy}".encode(), copy + 1)
         yield "incidents", key, value
         position += 1
         if position == len(templates):
@@ -193,4 +206,4 @@ def backlog(traffic: Traffic, events: int, unit_share: float, seed: int = 3,
 def crisis_events(traffic: Traffic, count: int, tag: str) -> list[tuple[bytes, bytes]]:
     """``count`` new crisis incidents (each a first snapshot, so each earns exactly one recommendation)."""
     pool = traffic.crisis_created
-    return [incident_copy(pool[n % len(pool)], f"{tag}{n}".encode()) for n in range(count)]
+    return [incident_copy(pool[n % len(pool)], f"{tag}{n}".encode(), n + 1) for n in range(count)]

@@ -1,0 +1,216 @@
+"""Per-stage cost of the bridge's pipeline, in process, no broker: where each event's microseconds go.
+
+    python -m bench.breakdown [--events 20000] [--batch 1000]
+
+Replays a backlog (``bench.traffic``) through the same calls ``IncidentProcessor`` makes, in the same order,
+timing each stage separately with ``perf_counter_ns``: decode (pydantic ``model_validate_json``), triage, premise
+history lookup (SQLite, once per incident with a behavioral signal), ranking (crisis calls, 1,000-unit roster),
+recommendation encoding, outcome rows and the batch write (SQLite, one transaction per ``--batch`` events), the
+INFO log line (structlog as configured by the service, to /dev/null) and, for ``cad.units``, decode + apply.
+Beside them, the alternatives worth knowing: plain ``orjson.loads`` (the parse floor) and a msgspec typed
+decode of the same incident schema. Each figure is microseconds per event of the kind the stage applies to, and
+microseconds per backlog event (what it costs the throughput figure). One core, no Kafka: add the passthrough's
+own CPU per event to compare with the end-to-end bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import msgspec
+import orjson
+import structlog
+
+from bench.traffic import DEFAULT_RULES, backlog, build_traffic
+from dispatch_bridge.bus import cloudevents
+from dispatch_bridge.bus.codec import decode_incident
+from dispatch_bridge.metrics import Metrics
+from dispatch_bridge.outcomes import open_store
+from dispatch_bridge.outcomes.config import StoreSettings
+from dispatch_bridge.pipeline import recommendation_record
+from dispatch_bridge.recommend import rank
+from dispatch_bridge.recommend.config import RankingSettings
+from dispatch_bridge.recording import StoreRecorder
+from dispatch_bridge.roster import Roster
+from dispatch_bridge.roster.config import RosterSettings
+from dispatch_bridge.triage import load_ruleset, triage
+
+
+# The incident schema as msgspec structs: what a typed msgspec decode of the same bytes costs.
+class _Entry(msgspec.Struct, frozen=True):
+    text: str
+    at: dt.datetime | None = None
+
+
+class _Location(msgspec.Struct, frozen=True):
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    beat: str | None = None
+    district: str | None = None
+
+
+class _Assigned(msgspec.Struct, frozen=True):
+    unit_id: str
+    dispatched_at: dt.datetime | None = None
+    enroute_at: dt.datetime | None = None
+    on_scene_at: dt.datetime | None = None
+    cleared_at: dt.datetime | None = None
+
+
+class _Incident(msgspec.Struct, frozen=True):
+    id: str
+    revision: int
+    nature_code: str
+    nature_text: str = ""
+    apco_type: str | None = None
+    priority: int | None = None
+    determinant: str | None = None
+    caller_party: str | None = None
+    narrative: list[_Entry] = []
+    location: _Location | None = None
+    flags: list[str] = []
+    units: list[_Assigned] = []
+    disposition: list[str] = []
+
+
+class _Event(msgspec.Struct, frozen=True):
+    schema_version: int
+    event_id: str
+    event_type: str
+    occurred_at: dt.datetime
+    agency: str
+    incident: _Incident
+
+
+async def run(events: int, batch_size: int, gc_mode: str = "default") -> dict[str, dict[str, float]]:
+    traffic = build_traffic()
+    records = list(backlog(traffic, events, 0.5))
+    ruleset = load_ruleset(DEFAULT_RULES)
+    roster = Roster(RosterSettings(time_zone="America/Chicago"))
+    for key, value in traffic.roster:
+        roster.apply_unit_record(key, value)
+    ranking = RankingSettings()
+    metrics = Metrics()
+    msgspec_decoder = msgspec.json.Decoder(_Event)
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - the log sink for the whole run
+    stderr, sys.stderr = sys.stderr, devnull
+    try:
+        from dispatch_bridge.observability import configure_logging
+
+        configure_logging("INFO", "json")
+    finally:
+        sys.stderr = stderr
+    log = structlog.get_logger("dispatch_bridge.events")
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-breakdown-"))
+    store = await open_store(StoreSettings(url=f"sqlite:///{tmp / 'outcomes.db'}"))
+    recorder = StoreRecorder(store, roster, metrics, premise_enabled=True)
+
+    ns: dict[str, int] = defaultdict(int)
+    count: dict[str, int] = defaultdict(int)
+    clock = time.perf_counter_ns
+    contexts: set[str] = set()
+    rows: list[object] = []
+    now = dt.datetime.now(dt.UTC)
+    counter = metrics.events_processed.labels("recommended")
+
+    def timed(stage: str, started: int) -> int:
+        end = clock()
+        ns[stage] += end - started
+        count[stage] += 1
+        return end
+
+    apply_gc_mode(gc_mode)
+    for n, (kind, key, value) in enumerate(records):
+        if kind == "units":
+            t = clock()
+            roster.apply_unit_record(key, value)
+            timed("units: decode + apply (per unit record)", t)
+            continue
+        t = clock()
+        orjson.loads(value)
+        t = timed("alt: orjson.loads only (parse floor)", t)
+        msgspec_decoder.decode(value)
+        t = timed("alt: msgspec typed decode", t)
+        event = decode_incident(value, 1_048_576)
+        t = timed("decode (pydantic model_validate_json)", t)
+        assessment = triage(event, ruleset)
+        t = timed("triage", t)
+        if assessment.score > 0 and event.incident.id not in contexts:
+            contexts.add(event.incident.id)
+            await recorder.premise(event)
+            t = timed("premise lookup (SQLite, awaited per incident)", t)
+        rows.append(recorder.seen(event, assessment, now))
+        t = timed("outcome row built", t)
+        if assessment.crisis:
+            result = rank(assessment, event.incident, roster, now, ranking)
+            t = timed("rank (crisis events)", t)
+            record = recommendation_record(event, assessment, result, now, event.event_id)
+            orjson.dumps(record)
+            cloudevents.headers(cloudevents.event_id("t", 0, n, assessment.ruleset_sha256),
+                                cloudevents.RECOMMENDATION_TYPE, "/bench", now, event.incident.id,
+                                {"rulesetversion": assessment.ruleset_version})
+            t = timed("publish: record + orjson + CloudEvents headers", t)
+            rows.append(recorder.published(event, assessment, result, now))
+            counter.inc()
+            t = timed("published row + metrics", t)
+            log.info("event", topic="cad.incidents", partition=0, offset=n, incident_id=event.incident.id,
+                     revision=event.incident.revision, outcome="recommended", latency_ms=1.0)
+            timed("INFO log line (flagged events)", t)
+        if len(rows) >= batch_size:
+            t = clock()
+            await store.write(rows)  # type: ignore[arg-type]
+            ns["store write (batch, per row)"] += clock() - t
+            count["store write (batch, per row)"] += len(rows)
+            rows.clear()
+    await store.close()
+    devnull.close()
+    total = len(records)
+    out = {}
+    for stage in ns:
+        out[stage] = {"us_per_event": ns[stage] / count[stage] / 1000, "events": count[stage],
+                      "us_per_backlog_event": ns[stage] / total / 1000}
+    return out
+
+
+def apply_gc_mode(mode: str) -> None:
+    """``default``: CPython's thresholds (700, 10, 10); ``tuned``: what a long-running service with a large
+    resident heap does, freeze what start-up built and collect the young generation less often."""
+    if mode == "tuned":
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+    elif mode == "off":
+        gc.disable()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--gc", choices=("default", "tuned", "off"), default="default",
+                        help="garbage collector settings during the replay")
+    args = parser.parse_args()
+    stages = asyncio.run(run(args.events, args.batch, args.gc))
+    print(f"{'stage':<52} {'us/event':>9} {'events':>7} {'us/backlog event':>17}")
+    pipeline = 0.0
+    for stage, row in stages.items():
+        if not stage.startswith("alt:"):
+            pipeline += row["us_per_backlog_event"]
+        print(f"{stage:<52} {row['us_per_event']:>9.1f} {row['events']:>7} {row['us_per_backlog_event']:>17.1f}")
+    print(f"{'pipeline total (without alt: rows)':<52} {'':>9} {'':>7} {pipeline:>17.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Measure a suggested change before anyone makes it: the bridge as is beside variants, same backlog, same run.
+
+    python -m bench.whatif [--runs 3] [--events 60000] [--variants gc,no-premise] [--latency-rates 100,250,500]
+
+Variants are settings or start-up changes applied from outside the service code:
+  gc          BENCH_WHATIF=gc: freeze the start-up heap, young-generation threshold 50,000 (see bridge_proc.py)
+  no-premise  DISPATCH_BRIDGE_STORE__PREMISE_ENABLED=false: no awaited premise-history lookup per incident
+  gc+no-premise  both
+Throughput runs alternate baseline and variants; latency is measured at each rate for each. Prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import phases
+from bench.traffic import build_traffic
+from dispatch_bridge.testing.broker import EmbeddedBroker
+
+VARIANTS: dict[str, dict[str, str]] = {
+    "baseline": {},
+    "gc": {"BENCH_WHATIF": "gc"},
+    "no-premise": {"DISPATCH_BRIDGE_STORE__PREMISE_ENABLED": "false"},
+    "gc+no-premise": {"BENCH_WHATIF": "gc", "DISPATCH_BRIDGE_STORE__PREMISE_ENABLED": "false"},
+}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    names = ["baseline", *[v for v in args.variants.split(",") if v]]
+    workdir = Path(tempfile.mkdtemp(prefix="dispatch-whatif-"))
+    out: dict[str, Any] = {"throughput": {n: [] for n in names}, "latency": {}}
+    with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
+        bench = phases.Bench(broker.bootstrap_servers, workdir, build_traffic())
+        if args.events:
+            backlog = await phases.preload_backlog(bench, args.events, 0.5)
+            for n in range(args.runs):
+                for name in names if n % 2 == 0 else list(reversed(names)):
+                    row = await phases.throughput_bridge(bench, backlog, "WARNING", extra_env=VARIANTS[name])
+                    out["throughput"][name].append(row)
+                    print(f"throughput {name}: {row['events_per_s']:,.0f} events/s, "
+                          f"{row['cpu_us_per_event']:.1f} CPU us/event", flush=True)
+        rates = [float(r) for r in args.latency_rates.split(",") if r]
+        if rates:
+            roster = await phases.preload_roster(bench)
+            for rate in rates:
+                for name in ["passthrough", *names]:
+                    if name == "passthrough":
+                        row = await phases.latency(bench, "passthrough", roster, rate, args.latency_seconds, 2)
+                    else:
+                        row = await phases.latency(bench, "bridge", roster, rate, args.latency_seconds, 2,
+                                                   extra_env=VARIANTS[name])
+                    out["latency"][(name, rate)] = row
+                    print(f"latency {name} @ {rate:.0f}/s: p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
+                          f"max {row['max_ms']:.1f} ms", flush=True)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--events", type=int, default=60_000, help="backlog size; 0 skips throughput")
+    parser.add_argument("--variants", default="gc,no-premise,gc+no-premise")
+    parser.add_argument("--latency-rates", default="100,250,500", help="paced rates; empty skips latency")
+    parser.add_argument("--latency-seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    out = asyncio.run(run(args))
+    if out["throughput"]["baseline"]:
+        base = statistics.median(r["events_per_s"] for r in out["throughput"]["baseline"])
+        print("\nvariant          events/s (median)  vs baseline  CPU us/event (median)")
+        for name, rows in out["throughput"].items():
+            rate = statistics.median(r["events_per_s"] for r in rows)
+            cpu = statistics.median(r["cpu_us_per_event"] for r in rows)
+            print(f"{name:<16} {rate:>17,.0f}  {rate / base:>10.2f}x  {cpu:>21.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
