@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,8 +53,8 @@ class Triage(Protocol):
     def __call__(self, event: IncidentEvent, context: TriageContext | None = None) -> Assessment: ...
 
 
-# Facts from outside the event (premise history from the outcome store); None when there are none.
-PremiseLookup = Callable[[IncidentEvent], Awaitable[TriageContext | None]]
+# Facts from outside the event (premise history, kept in memory); None when there are none.
+PremiseLookup = Callable[[IncidentEvent], TriageContext | None]
 
 
 class Ranker(Protocol):
@@ -127,7 +127,7 @@ class IncidentProcessor:
         halted: str | None = None
         for tp, records in batch.items():
             for record in records:
-                if not await self._handle_record(record, now, result):
+                if not self._handle_record(record, now, result):
                     halted = (f"{self.consecutive_invalid} consecutive invalid events: "
                               "a bad deploy or a wrong topic, not bad data")
                     done[tp] = record.offset  # this record is not handled: it is read again after the fix
@@ -155,7 +155,7 @@ class IncidentProcessor:
 
     # -- one record --------------------------------------------------------------------------------------
 
-    async def _handle_record(self, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> bool:
+    def _handle_record(self, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> bool:
         """Handle one record; False when the dead-letter guard trips (the record is left unhandled)."""
         try:
             event = decode_incident(record.value, self._max_bytes)
@@ -172,7 +172,7 @@ class IncidentProcessor:
                         outcome=DEAD_LETTER, error_class=invalid.code, reason=invalid.reason)
             return True
         self.consecutive_invalid = 0
-        outcome = await self._apply(event, record, now, result)
+        outcome = self._apply(event, record, now, result)
         self._outcome_counters[outcome].inc()
         if outcome != NOT_CRISIS:
             log.info("event", topic=record.topic, partition=record.partition, offset=record.offset,
@@ -180,8 +180,7 @@ class IncidentProcessor:
                      latency_ms=round((now - event.occurred_at).total_seconds() * 1000, 1))
         return True
 
-    async def _apply(self, event: IncidentEvent, record: ConsumerRecord, now: dt.datetime,
-                     result: BatchResult) -> str:
+    def _apply(self, event: IncidentEvent, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> str:
         if self.book.is_stale(event):
             return STALE
         previous = self.book.get(event.incident.id)
@@ -190,7 +189,7 @@ class IncidentProcessor:
         if context is None and self._premise is not None and assessment.score > 0:
             # Only calls with some behavioral signal pay for the lookup; premise history alone never flags
             # a call. Looked up once per incident and kept: the place does not change between revisions.
-            context = await self._premise(event)
+            context = self._premise(event)
         if context is not None and context.premise_crisis_calls:
             assessment = self._triage(event, context)
         # Ranked as of the event's own time, not the wall clock: team hours, certification days and AVL ages

@@ -16,7 +16,13 @@ from dispatch_bridge.bus.producer import DeliveryAborted
 from dispatch_bridge.contracts import IncidentEvent
 from dispatch_bridge.domain import Assessment, Ranking
 from dispatch_bridge.metrics import Metrics
-from dispatch_bridge.outcomes import IncidentSeen, OutcomeStore, RecommendationPublished
+from dispatch_bridge.outcomes import (
+    IncidentSeen,
+    OutcomeStore,
+    PremiseIndex,
+    RecommendationPublished,
+    StoreSettings,
+)
 from dispatch_bridge.roster import Roster
 from dispatch_bridge.triage import TriageContext
 
@@ -28,13 +34,15 @@ NO_HISTORY = TriageContext()
 
 
 class StoreRecorder:
-    def __init__(self, store: OutcomeStore, roster: Roster, metrics: Metrics, premise_enabled: bool) -> None:
+    def __init__(self, store: OutcomeStore, roster: Roster, metrics: Metrics, settings: StoreSettings) -> None:
         self.store = store
         self._roster = roster
         self._metrics = metrics
-        self._premise_enabled = premise_enabled
+        self._settings = settings
+        self.premises = PremiseIndex(settings)
 
     def seen(self, event: IncidentEvent, assessment: Assessment, now: dt.datetime) -> object:
+        self.premises.observe(event.incident, event.occurred_at, assessment.crisis)
         units = event.incident.units
         if not units:
             return IncidentSeen(event, assessment)
@@ -72,15 +80,22 @@ class StoreRecorder:
             else:
                 raise DeliveryAborted(f"{len(rows)} outcome rows not written at shutdown")
 
-    async def premise(self, event: IncidentEvent) -> TriageContext | None:
-        location = event.incident.location
-        if not self._premise_enabled or location is None:
+    def premise(self, event: IncidentEvent) -> TriageContext | None:
+        """Prior crisis calls at the incident's block / beat, from memory (no round trip on the hot path)."""
+        history = self.premises.lookup(event.incident.location, event.occurred_at, event.incident.id)
+        if history is None:
             return None
-        try:
-            history = await self.store.premise_history(location, event.occurred_at, incident_id=event.incident.id)
-        except Exception as exc:  # noqa: BLE001 - premise history is advisory: triage goes on without it
-            log.warning("premise_history_unavailable", error_class=type(exc).__name__)
-            return None
-        if history is None or history.crisis_calls == 0:
+        if history.crisis_calls == 0:
             return NO_HISTORY
         return TriageContext(premise_crisis_calls=history.crisis_calls, premise_window_days=history.window_days)
+
+    async def refresh_premises(self, since: dt.datetime) -> None:
+        """Merge crisis calls recorded since ``since`` (by every instance) and forget those out of any window."""
+        if not self._settings.premise_enabled:
+            return
+        try:
+            rows = await self.store.recent_premises(since)
+        except Exception as exc:  # noqa: BLE001 - advisory: the index keeps what it has and tries again
+            log.warning("premise_refresh_failed", error_class=type(exc).__name__)
+            return
+        self.premises.load(rows)

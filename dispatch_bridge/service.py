@@ -33,12 +33,20 @@ from dispatch_bridge.recommend import rank
 from dispatch_bridge.recording import StoreRecorder
 from dispatch_bridge.roster import Roster, RosterChange, needs_rerank
 from dispatch_bridge.settings import Settings
-from dispatch_bridge.triage import RulesetHolder, ShadowEvaluator, TriageContext, load_ruleset, triage
+from dispatch_bridge.triage import (
+    RulesetHolder,
+    ShadowEvaluator,
+    TriageContext,
+    load_ruleset,
+    triage,
+)
 
 log = structlog.get_logger(__name__)
 
 HEALTH_INTERVAL_SECONDS = 2.0
 CIT_ASSIGNED = Ranking((), ("cit_responder_assigned",))
+PREMISE_REFRESH_SECONDS = 30.0
+PREMISE_REFRESH_OVERLAP = dt.timedelta(minutes=10)
 
 
 class Service:
@@ -105,7 +113,9 @@ class Service:
             self.roster.load_teams_file(self.settings.teams_file)
         self.metrics.cit_coverage_minimum.set(self.settings.roster.coverage_min_per_district)
         self.store = await open_store(self.settings.store)
-        self.recorder = StoreRecorder(self.store, self.roster, self.metrics, self.settings.store.premise_enabled)
+        self.recorder = StoreRecorder(self.store, self.roster, self.metrics, self.settings.store)
+        window = dt.timedelta(days=self.settings.store.premise_window_days)
+        await self.recorder.refresh_premises(self.clock() - window)
         self.processor.attach_outcomes(self.recorder, self.recorder.premise)
         if self.settings.kafka.create_topics:
             await self.create_topics()
@@ -219,6 +229,7 @@ class Service:
     async def _housekeeping(self) -> None:
         next_health = next_rules = 0.0
         next_purge = time.monotonic() + 60.0
+        next_premises = time.monotonic() + PREMISE_REFRESH_SECONDS
         next_schedule: dt.datetime | None = None
         snapshot_hour: dt.datetime | None = None
         while not self._stop.is_set():
@@ -245,6 +256,12 @@ class Service:
             if hour != snapshot_hour:
                 snapshot_hour = hour
                 await self._snapshot_coverage(hour, now)
+            if now_mono >= next_premises and self.recorder is not None:
+                # Other instances' crisis calls, on event time; the overlap is re-read (merging is idempotent).
+                next_premises = now_mono + PREMISE_REFRESH_SECONDS
+                event_now = self.processor.book.watermark or now
+                await self.recorder.refresh_premises(event_now - PREMISE_REFRESH_OVERLAP)
+                self.recorder.premises.prune(event_now - dt.timedelta(days=self.settings.store.premise_window_days))
             if now_mono >= next_purge and self.store is not None:
                 next_purge = now_mono + self.settings.store.purge_interval_hours * 3600
                 await self._purge(now)

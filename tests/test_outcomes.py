@@ -128,7 +128,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ("overrides", "message"),
     [
         ({"url": "mysql://x"}, "sqlite:/// or postgresql://"),
-        ({"timezone": "Mars/Olympus"}, "unknown timezone"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
         ({"feedback_reason_codes": ()}, "at least one"),
         ({"disposition_reasons": {"X": "nope"}}, "unknown reason codes"),
         ({"shift_starts": {"a": 7, "b": 7}}, "same hour"),

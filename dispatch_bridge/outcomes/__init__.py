@@ -6,6 +6,7 @@ The service writes batches of records (``IncidentSeen``, ``RecommendationPublish
 
 from dispatch_bridge.outcomes.config import DEFAULT_REASON_CODES, StoreSettings
 from dispatch_bridge.outcomes.feedback import validate_feedback
+from dispatch_bridge.outcomes.premise import PremiseIndex
 from dispatch_bridge.outcomes.records import (
     CandidateRef,
     Feedback,
@@ -38,6 +39,7 @@ __all__ = [
     "OutcomeRecord",
     "OutcomeStore",
     "PremiseHistory",
+    "PremiseIndex",
     "RecommendationPublished",
     "Report",
     "RosterSnapshot",

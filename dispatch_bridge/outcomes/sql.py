@@ -316,6 +316,10 @@ ON CONFLICT (hour, district) DO UPDATE SET
 # ---------------------------------------------------------------------------------------------------------------
 # Reads
 
+RECENT_PREMISES = """
+SELECT incident_id, location_key, occurred_at FROM crisis_premises WHERE occurred_at >= $1
+"""
+
 PREMISE_LOOKUP = """
 SELECT occurred_at FROM crisis_premises
 WHERE location_key = $1 AND occurred_at >= $2 AND occurred_at < $3 AND incident_id <> $4

@@ -15,9 +15,15 @@ import orjson
 
 from dispatch_bridge.contracts import Location
 from dispatch_bridge.outcomes import sql
-from dispatch_bridge.outcomes.backends import Backend, PostgresBackend, SqliteBackend, Transaction
+from dispatch_bridge.outcomes.backends import (
+    Backend,
+    PostgresBackend,
+    SqliteBackend,
+    Transaction,
+)
 from dispatch_bridge.outcomes.config import StoreSettings
 from dispatch_bridge.outcomes.location import location_key
+from dispatch_bridge.outcomes.premise import CrisisEnding
 from dispatch_bridge.outcomes.records import (
     CandidateRef,
     Feedback,
@@ -27,7 +33,11 @@ from dispatch_bridge.outcomes.records import (
     RecommendationPublished,
     RosterSnapshot,
 )
-from dispatch_bridge.outcomes.views import IncidentOutcome, PublishedRecommendation, UnitOutcome
+from dispatch_bridge.outcomes.views import (
+    IncidentOutcome,
+    PublishedRecommendation,
+    UnitOutcome,
+)
 
 _SECONDS_PER_DAY = 86_400.0
 # Any constant works: it only has to be the same for every instance sharing the database.
@@ -54,6 +64,8 @@ class OutcomeStore(Protocol):
     async def premise_history(
         self, location: Location | None, at: dt.datetime, *, incident_id: str | None = None
     ) -> PremiseHistory | None: ...
+
+    async def recent_premises(self, since: dt.datetime) -> list[tuple[str, str, dt.datetime]]: ...
 
     async def purge(self, now: dt.datetime) -> dict[str, int]: ...
 
@@ -120,8 +132,7 @@ class SqlOutcomeStore:
         self._ts = backend.dialect.encode_ts
         self._from_ts = backend.dialect.decode_ts
         # Precomputed once: the per-record work below is set lookups, no rebuilding of config.
-        self._crisis_codes = frozenset(code.upper() for code in settings.crisis_nature_codes)
-        self._crisis_dispositions = frozenset(code.upper() for code in settings.crisis_dispositions)
+        self._ended_crisis = CrisisEnding(settings)
         self._disposition_reasons = {code.upper(): reason for code, reason in settings.disposition_reasons.items()}
         self._retention = dt.timedelta(days=settings.retention_days)
         self._window = dt.timedelta(days=settings.premise_window_days)
@@ -181,11 +192,7 @@ class SqlOutcomeStore:
         location = incident.location
         key = location_key(location, self.settings.location_granularity)
         codes = [code.upper() for code in incident.disposition]
-        ended_crisis = (
-            incident.nature_code.upper() in self._crisis_codes
-            or (incident.apco_type is not None and incident.apco_type.upper() in self._crisis_codes)
-            or any(code in self._crisis_dispositions for code in codes)
-        )
+        ended_crisis = self._ended_crisis(incident)
         incidents.append((
             incident.id,
             event.agency,
@@ -249,6 +256,11 @@ class SqlOutcomeStore:
         return (record.incident_id, record.source, record.reason_code, self._ts(record.at), note)
 
     # -- premise history ---------------------------------------------------------------------------------------
+
+    async def recent_premises(self, since: dt.datetime) -> list[tuple[str, str, dt.datetime]]:
+        """(incident id, location key, occurred_at) of crisis calls since ``since``: fills a PremiseIndex."""
+        rows = await self._backend.fetch(sql.RECENT_PREMISES, self._ts(since))
+        return [(row[0], row[1], self._from_ts(row[2])) for row in rows]
 
     async def premise_history(
         self, location: Location | None, at: dt.datetime, *, incident_id: str | None = None
