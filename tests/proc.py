@@ -93,7 +93,7 @@ class BridgeProcess:
                 return response.status, await response.read()
 
     async def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> tuple[int, bytes]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             async with session.request(method, self.base_url + path, headers=headers, **kwargs) as response:
                 return response.status, await response.read()
