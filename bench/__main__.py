@@ -24,11 +24,15 @@ from typing import Any
 
 import orjson
 
-from bench import phases, profiling, report, scaling
+from bench import breakdown, phases, profiling, report, scaling, whatif
 from bench.traffic import build_traffic
 from dispatch_bridge.testing.broker import EmbeddedBroker
 
-PHASES = ("throughput", "latency", "rules", "ranking", "memory", "profile")
+PHASES = ("throughput", "latency", "rules", "ranking", "memory", "profile", "breakdown")
+# Bridge variants measured beside the bridge as is with --whatif (see bench/whatif.py for what each changes).
+WHATIF = {"bridge what-if: gc tuned": whatif.VARIANTS["gc"],
+          "bridge what-if: premise history off": whatif.VARIANTS["no-premise"],
+          "bridge what-if: gc tuned + premise history off": whatif.VARIANTS["gc+no-premise"]}
 BENCH = Path(__file__).resolve().parent
 
 
@@ -49,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--session-timeout-ms", type=int, default=6000,
                    help="Tansu's first join of a group takes about half of it")
     p.add_argument("--no-info", action="store_true", help="skip the INFO-logging throughput figure")
+    p.add_argument("--whatif", action="store_true",
+                   help="also measure bridge variants (GC tuned, premise history off) in throughput and latency")
     p.add_argument("--skip", default="", help=f"comma-separated phases to skip: {', '.join(PHASES)}")
     p.add_argument("--out-dir", type=Path, default=BENCH)
     p.add_argument("--workdir", type=Path, default=None, help="logs, stores, profiles (default: a temp dir)")
@@ -106,6 +112,9 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 drained = prof.pop("drain")
                 prof["events_per_s"] = sum(drained["done"].values()) / drained["seconds"]
                 results["profile"] = prof
+    if "breakdown" not in args.skip:
+        say("breakdown: the pipeline's stages in process, no broker")
+        results["breakdown"] = await breakdown.run(min(args.events, 20_000), 1000, workdir=workdir)
     if "rules" not in args.skip:
         results["rules"] = rules(args)
     if "ranking" not in args.skip:
@@ -117,17 +126,21 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
 
 async def throughput(bench: phases.Bench, backlog: phases.Backlog, args: argparse.Namespace) -> dict[str, Any]:
+    variants = WHATIF if args.whatif else {}
     runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "bridge (WARNING)": [], "bridge (INFO)": []}
+    runs |= {name: [] for name in variants}
     for n in range(args.runs):
         # Alternate who goes first, so a drift in the broker or the machine does not always favour one side.
         order = ["passthrough", "bridge (WARNING)"] if n % 2 == 0 else ["bridge (WARNING)", "passthrough"]
         if not args.no_info:
             order.append("bridge (INFO)")
+        order += list(variants)
         for name in order:
             if name == "passthrough":
                 row = await phases.throughput_passthrough(bench, backlog)
             else:
-                row = await phases.throughput_bridge(bench, backlog, "INFO" if "INFO" in name else "WARNING")
+                row = await phases.throughput_bridge(bench, backlog, "INFO" if "INFO" in name else "WARNING",
+                                                     extra_env=variants.get(name))
             runs[name].append(row)
             say(f"throughput run {n + 1}/{args.runs}: {name} {row['events_per_s']:,.0f} events/s "
                 f"({row['cpu_us_per_event']:.1f} CPU us/event)")
@@ -146,21 +159,29 @@ async def throughput(bench: phases.Bench, backlog: phases.Backlog, args: argpars
 
 async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, Any]:
     roster_topic = await phases.preload_roster(bench)
-    runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "bridge": []}
+    variants = WHATIF if args.whatif else {}
+    runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "bridge": []} | {name: [] for name in variants}
     for n in range(args.runs):
         order = ["bridge", "passthrough"] if n % 2 == 0 else ["passthrough", "bridge"]
-        for who in order:
-            row = await phases.latency(bench, who, roster_topic, args.rate, args.latency_seconds, args.warmup)
+        for who in order + list(variants):
+            kind = "passthrough" if who == "passthrough" else "bridge"
+            row = await phases.latency(bench, kind, roster_topic, args.rate, args.latency_seconds, args.warmup,
+                                       extra_env=variants.get(who))
             runs[who].append(row)
             say(f"latency run {n + 1}/{args.runs}: {who} p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
                 f"max {row['max_ms']:.1f} ms ({row['received']}/{row['sent']})")
-    contenders = {who: {key: report.spread([r[key] for r in rows])
-                        for key in ("p50_ms", "p99_ms", "max_ms", "sent", "received")}
-                  for who, rows in runs.items()}
-    pairs = list(zip(runs["bridge"], runs["passthrough"], strict=True))
+    contenders: dict[str, dict[str, Any]] = {}
+    for who, rows in runs.items():
+        row = {key: report.spread([r[key] for r in rows]) for key in ("p50_ms", "p99_ms", "max_ms")}
+        row["sent"], row["received"] = sum(r["sent"] for r in rows), sum(r["received"] for r in rows)
+        if who != "passthrough":
+            pairs = list(zip(rows, runs["passthrough"], strict=True))
+            row["added_p50_ms"] = report.spread([b["p50_ms"] - p["p50_ms"] for b, p in pairs])
+            row["added_p99_ms"] = report.spread([b["p99_ms"] - p["p99_ms"] for b, p in pairs])
+        contenders[who] = row
     return {"rate": args.rate, "seconds": args.latency_seconds, "warmup": args.warmup, "contenders": contenders,
-            "added_p50_ms": report.spread([b["p50_ms"] - p["p50_ms"] for b, p in pairs]),
-            "added_p99_ms": report.spread([b["p99_ms"] - p["p99_ms"] for b, p in pairs]), "runs": runs}
+            "added_p50_ms": contenders["bridge"]["added_p50_ms"], "added_p99_ms": contenders["bridge"]["added_p99_ms"],
+            "runs": runs}
 
 
 def rules(args: argparse.Namespace) -> dict[str, Any]:

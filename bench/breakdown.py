@@ -4,7 +4,7 @@
 
 Replays a backlog (``bench.traffic``) through the same calls ``IncidentProcessor`` makes, in the same order,
 timing each stage separately with ``perf_counter_ns``: decode (pydantic ``model_validate_json``), triage, premise
-history lookup (SQLite, once per incident with a behavioral signal), ranking (crisis calls, 1,000-unit roster),
+history lookup (once per incident with a behavioral signal), ranking (crisis calls, 1,000-unit roster),
 recommendation encoding, outcome rows and the batch write (SQLite, one transaction per ``--batch`` events), the
 INFO log line (structlog as configured by the service, to /dev/null) and, for ``cad.units``, decode + apply.
 Beside them, the alternatives worth knowing: plain ``orjson.loads`` (the parse floor) and a msgspec typed
@@ -92,7 +92,8 @@ class _Event(msgspec.Struct, frozen=True):
     incident: _Incident
 
 
-async def run(events: int, batch_size: int, gc_mode: str = "default") -> dict[str, dict[str, float]]:
+async def run(events: int, batch_size: int, gc_mode: str = "default",
+              workdir: Path | None = None) -> dict[str, dict[str, float]]:
     traffic = build_traffic()
     records = list(backlog(traffic, events, 0.5))
     ruleset = load_ruleset(DEFAULT_RULES)
@@ -112,9 +113,10 @@ async def run(events: int, batch_size: int, gc_mode: str = "default") -> dict[st
         sys.stderr = stderr
     log = structlog.get_logger("dispatch_bridge.events")
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-breakdown-"))
-    store = await open_store(StoreSettings(url=f"sqlite:///{tmp / 'outcomes.db'}"))
-    recorder = StoreRecorder(store, roster, metrics, premise_enabled=True)
+    tmp = workdir or Path(tempfile.mkdtemp(prefix="bench-breakdown-"))
+    store_settings = StoreSettings(url=f"sqlite:///{tmp / 'breakdown-outcomes.db'}")
+    store = await open_store(store_settings)
+    recorder = StoreRecorder(store, roster, metrics, store_settings)
 
     ns: dict[str, int] = defaultdict(int)
     count: dict[str, int] = defaultdict(int)
@@ -148,8 +150,8 @@ async def run(events: int, batch_size: int, gc_mode: str = "default") -> dict[st
         t = timed("triage", t)
         if assessment.score > 0 and event.incident.id not in contexts:
             contexts.add(event.incident.id)
-            await recorder.premise(event)
-            t = timed("premise lookup (SQLite, awaited per incident)", t)
+            recorder.premise(event)
+            t = timed("premise lookup (in-memory index, once per incident)", t)
         rows.append(recorder.seen(event, assessment, now))
         t = timed("outcome row built", t)
         if assessment.crisis:

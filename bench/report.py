@@ -111,14 +111,33 @@ def render(results: dict[str, Any]) -> str:
             "each a new incident (one recommendation each). Time from just before `send` to the output record's "
             "arrival at a reader in the driver (the same clock); the passthrough forwards the same events.",
             "",
-            "| contender | p50 ms | p99 ms | max ms | received |",
-            "|---|---|---|---|---|",
+            "| contender | p50 ms | p99 ms | max ms | added at p50 | added at p99 | received |",
+            "|---|---|---|---|---|---|---|",
         ]
         for name, row in lat["contenders"].items():
+            added = ((fmt(row["added_p50_ms"], 1, " ms"), fmt(row["added_p99_ms"], 1, " ms"))
+                     if "added_p50_ms" in row else ("-", "-"))
             out.append(f"| {name} | {fmt(row['p50_ms'], 1)} | {fmt(row['p99_ms'], 1)} | {fmt(row['max_ms'], 1)} | "
-                       f"{fmt(row['received'])} of {fmt(row['sent'])} |")
-        out += ["", f"Added by the bridge: p50 {fmt(lat['added_p50_ms'], 1, ' ms')}, "
-                    f"p99 {fmt(lat['added_p99_ms'], 1, ' ms')}.", ""]
+                       f"{added[0]} | {added[1]} | {row['received']:,} of {row['sent']:,} |")
+        out.append("")
+    stages = results.get("breakdown")
+    if stages:
+        out += [
+            "## Per-stage cost of the pipeline (`python -m bench.breakdown`, in process, no broker)",
+            "",
+            "The backlog's records through the same calls `IncidentProcessor` makes, each stage timed on its own "
+            "(one core, CPython's default GC; `alt:` rows are alternatives measured on the same bytes, not part "
+            "of the pipeline). Per backlog event = what the stage costs the throughput figure.",
+            "",
+            "| stage | us per event it applies to | events | us per backlog event |",
+            "|---|---|---|---|",
+        ]
+        total = 0.0
+        for stage, row in stages.items():
+            if not stage.startswith("alt:"):
+                total += row["us_per_backlog_event"]
+            out.append(f"| {stage} | {row['us_per_event']:.1f} | {row['events']:,} | {row['us_per_backlog_event']:.1f} |")
+        out += [f"| **pipeline total** | | | **{total:.1f}** |", ""]
     rules = results.get("rules")
     if rules:
         out += ["## Rule scaling (`bench/rules_scaling.py`)", "", "| phrases | us/event |", "|---|---|"]

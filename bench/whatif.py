@@ -4,7 +4,7 @@
 
 Variants are settings or start-up changes applied from outside the service code:
   gc          BENCH_WHATIF=gc: freeze the start-up heap, young-generation threshold 50,000 (see bridge_proc.py)
-  no-premise  DISPATCH_BRIDGE_STORE__PREMISE_ENABLED=false: no awaited premise-history lookup per incident
+  no-premise  DISPATCH_BRIDGE_STORE__PREMISE_ENABLED=false: no premise history at all (what it costs)
   gc+no-premise  both
 Throughput runs alternate baseline and variants; latency is measured at each rate for each. Prints a table.
 """
