@@ -45,5 +45,5 @@ def test_bench_runs_tiny_and_writes_results(tmp_path: Path) -> None:
     assert results["throughput"]["events"] == 400
     for who in ("bridge", "passthrough"):
         row = results["latency"]["contenders"][who]
-        assert row["received"]["median"] == row["sent"]["median"] > 0  # every paced event came out the far end
+        assert row["received"] == row["sent"] > 0  # every paced event came out the far end
     assert results["memory"]["events"] == 400 + 1000  # the replay plus the roster read first
