@@ -26,8 +26,6 @@ from hypothesis import strategies as st
 
 from dispatch_bridge.bus.codec import InvalidEvent, decode_incident
 from dispatch_bridge.bus.producer import Outgoing
-from dispatch_bridge.outcomes import open_store
-from dispatch_bridge.recording import StoreRecorder
 from dispatch_bridge.service import Service
 from tests.harness import T0, TopicReader, eventually, incident_event, running, settings_for
 from tests.proc import committed_offsets, consumer_record
@@ -219,13 +217,10 @@ def test_codec_accepts_or_rejects_every_record_with_a_clear_reason(rng, n, kind)
 async def processor_under_fuzz(broker, unique, tmp_path):
     settings = settings_for(broker, unique, tmp_path, kafka={"max_message_bytes": MAX_BYTES},
                             processing={"dlq_max_consecutive": 10**9})
+    # Started as in production (store, premise index, producer, consumers), but fed by hand: handle() is
+    # called directly, so no record waits for the group join.
     service = Service(settings)
-    await service.producer.start()
-    # The outcome store too, as Service.start wires it: a row it cannot write stalls the batch as surely as
-    # output the broker refuses.
-    store = await open_store(settings.store)
-    recorder = StoreRecorder(store, service.roster, service.metrics, settings.store.premise_enabled)
-    service.processor.attach_outcomes(recorder, recorder.premise)
+    await service.start()
     delivered: list[Outgoing] = []
     real_deliver = service.producer.deliver
 
@@ -235,9 +230,7 @@ async def processor_under_fuzz(broker, unique, tmp_path):
 
     service.producer.deliver = recording_deliver  # type: ignore[method-assign]
     yield service, delivered
-    service.processor.abort.set()
-    await service.producer.stop(timeout=5)
-    await store.close()
+    await service.stop()
 
 
 def _outcomes(service: Service) -> float:
