@@ -36,7 +36,8 @@ def validate_feedback(
         raise ValueError("feedback must be a JSON object")
     unknown = set(payload) - _FIELDS
     if unknown:
-        raise ValueError(f"unknown feedback fields: {sorted(unknown)}; allowed: {sorted(_FIELDS)}")
+        # Field names are caller input too (a name can be sent as a key): count them, never echo them.
+        raise ValueError(f"{len(unknown)} unknown feedback field(s); allowed: {sorted(_FIELDS)}")
 
     incident_id = payload.get("incident_id")
     if not isinstance(incident_id, str) or not incident_id.strip() or len(incident_id) > MAX_ID_CHARS:
