@@ -63,7 +63,7 @@ def test_configured_reason_codes_replace_the_defaults() -> None:
         ({"incident_id": "I", "reason_code": "other", "at": "yesterday"}, "ISO 8601"),
         ({"incident_id": "I", "reason_code": "other", "at": "2026-05-01T12:00:00"}, "time zone"),
         ({"incident_id": "I", "reason_code": "other", "at": 1714564800}, "ISO 8601"),
-        ({"incident_id": "I", "reason_code": "other", "at": NOW, "caller": "x"}, "1 unknown feedback field(s)"),
+        ({"incident_id": "I", "reason_code": "other", "at": NOW, "caller": "x"}, r"1 unknown feedback field\(s\)"),
     ],
 )
 def test_invalid_feedback_is_rejected_clearly(payload: object, message: str) -> None:
