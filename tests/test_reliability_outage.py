@@ -107,9 +107,10 @@ async def test_broker_killed_and_restarted_empty_service_recovers_without_restar
                 while await _status(client, "/readyz") != 200:
                     await asyncio.sleep(0.25)
             async with TopicReader(own_broker, settings.topics.recommendations) as out:
-                # Fewer records than before the loss: see the report on positions kept across a lost broker.
-                await produce(own_broker, settings.topics.incidents, _crisis("SECOND", 5))
-                await eventually(lambda: _answered(out) == {k for k, _ in _crisis("SECOND", 5)}, timeout=60)
+                # More records than the consumer had read before the loss: its old position (10) must not
+                # make it skip the first ten of the new, empty log.
+                await produce(own_broker, settings.topics.incidents, _crisis("SECOND", 15))
+                await eventually(lambda: _answered(out) == {k for k, _ in _crisis("SECOND", 15)}, timeout=60)
             assert service.failed is None
             assert await _status(client, "/livez") == 200
         finally:
