@@ -64,7 +64,7 @@ def _classify(exc: ValidationError) -> InvalidEvent:
         return InvalidEvent("unsupported_schema_version", "schema_version is not a supported major version (1)")
     parts = [f"{_path(e['loc'])}: {e['type']}" for e in errors[:5]]
     more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-    return InvalidEvent("schema_violation", "; ".join(parts) + more)
+    return InvalidEvent("schema_violation", _safe("; ".join(parts) + more))
 
 
 def _is_utf8(value: bytes) -> bool:
@@ -79,6 +79,13 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "<root>"
 
 
+# dlq_error_reason's limit in the published dead-letter contract (deploy/asyncapi.yaml).
+MAX_REASON_CHARS = 200
+
+
 def _safe(message: str) -> str:
-    # Parser messages quote no input, but cap the length anyway: a header is not a log file.
-    return message[:200]
+    # Parser messages quote no input, and field paths are ours, but a list index can be any size and five
+    # long paths overrun the header's documented limit: cap, and say so.
+    if len(message) <= MAX_REASON_CHARS:
+        return message
+    return message[: MAX_REASON_CHARS - 3] + "..."
