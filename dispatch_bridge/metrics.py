@@ -76,5 +76,8 @@ class Metrics:
             "dispatch_bridge_invalid_table_records", "Unreadable roster records.", ["table"], registry=r)
         # Counter: outcome store batch writes that failed and were retried.
         self.store_retries = Counter("dispatch_bridge_store_retries", "Outcome store write retries.", registry=r)
+        # Counter: outcome rows the store refused on their own (bad data it cannot hold); dropped, not retried.
+        self.store_rows_dropped = Counter(
+            "dispatch_bridge_store_rows_dropped", "Outcome rows refused by the store and dropped.", registry=r)
         # Counter: HTTP requests refused for a missing or wrong token.
         self.auth_failures = Counter("dispatch_bridge_http_unauthorized", "Requests refused with 401.", registry=r)

@@ -111,6 +111,9 @@ class IncidentProcessor:
             name: metrics.events_processed.labels(name)
             for name in (RECOMMENDED, "unchanged", NOT_CRISIS, STALE, DEAD_LETTER, "closed")
         }
+        self._response_counters: dict[str, Any] = {}
+        self._fallback_counters: dict[str, Any] = {}
+        self._rule_counters: dict[str, Any] = {}
 
     def attach_outcomes(self, sink: OutcomeSink, premise: PremiseLookup | None) -> None:
         """The outcome store opens asynchronously at start, after the processor exists."""
@@ -229,11 +232,11 @@ class IncidentProcessor:
         if self._sink is not None:
             result.rows.append(self._sink.published(event, decision.assessment, decision.ranking, now))
         result.latencies.append(event.occurred_at)
-        self._metrics.recommendations.labels(record["response"]).inc()
+        _child(self._response_counters, self._metrics.recommendations, record["response"]).inc()
         for fallback in decision.ranking.fallbacks:
-            self._metrics.fallbacks.labels(fallback).inc()
+            _child(self._fallback_counters, self._metrics.fallbacks, fallback).inc()
         for reason in decision.assessment.reasons:
-            self._metrics.rule_matches.labels(reason.rule).inc()
+            _child(self._rule_counters, self._metrics.rule_matches, reason.rule).inc()
         return record
 
     # -- roster changes ------------------------------------------------------------------------------------
@@ -262,6 +265,14 @@ class IncidentProcessor:
     def forget_partitions(self, partitions: set[TopicPartition]) -> None:
         incident_partitions = {tp.partition for tp in partitions if tp.topic == self._settings.topics.incidents}
         self.book.forget_partitions(incident_partitions)
+
+
+def _child(cache: dict[str, Any], metric: Any, label: str) -> Any:
+    """A labelled metric child, looked up once per label value (``labels()`` costs microseconds per call)."""
+    child = cache.get(label)
+    if child is None:
+        child = cache[label] = metric.labels(label)
+    return child
 
 
 def _check_key(key: bytes | None, event: IncidentEvent) -> None:

@@ -29,6 +29,8 @@ from dispatch_bridge.triage import TriageContext
 log = structlog.get_logger(__name__)
 
 TEAM_KINDS = frozenset({"mobile_crisis", "co_responder"})
+# Consecutive failures of a whole batch before it is tried row by row.
+ISOLATE_AFTER_FAILURES = 3
 # Looked up, nothing found: remembered so that later revisions of the incident do not ask again.
 NO_HISTORY = TriageContext()
 
@@ -65,20 +67,45 @@ class StoreRecorder:
             event.incident.id, event.incident.revision, assessment, ranking, produced_at, event.occurred_at)
 
     async def write(self, rows: Sequence[object], abort: asyncio.Event, max_backoff: float = 5.0) -> None:
+        """Write the batch in one transaction; retried while the store is away, never committed past.
+
+        A batch that keeps failing is tried row by row: rows the store refuses on their own (bad data it
+        cannot hold) are dropped and counted, so one odd record cannot stall a partition of 911 traffic;
+        if every row fails alone, the store itself is down and the batch is retried as a whole.
+        """
         backoff = 0.1
+        failures = 0
         while True:
             try:
                 await self.store.write(rows)  # type: ignore[arg-type]
                 return
             except Exception as exc:  # noqa: BLE001 - any store failure is retried; nothing is committed past it
+                failures += 1
                 self._metrics.store_retries.inc()
                 log.warning("store_write_retry", error_class=type(exc).__name__, rows=len(rows))
+            if failures >= ISOLATE_AFTER_FAILURES and await self._write_row_by_row(rows):
+                return
             try:
                 await asyncio.wait_for(abort.wait(), timeout=backoff)
             except TimeoutError:
                 backoff = min(backoff * 2, max_backoff)
             else:
                 raise DeliveryAborted(f"{len(rows)} outcome rows not written at shutdown")
+
+    async def _write_row_by_row(self, rows: Sequence[object]) -> bool:
+        """True when at least one row was written (the store is up); refused rows are dropped and counted."""
+        refused: list[object] = []
+        for row in rows:
+            try:
+                await self.store.write([row])  # type: ignore[list-item]
+            except Exception:  # noqa: BLE001 - classified by whether any row goes through
+                refused.append(row)
+        if len(refused) == len(rows):
+            return False
+        if refused:
+            self._metrics.store_rows_dropped.inc(len(refused))
+            log.error("store_rows_dropped", rows=len(refused), kinds=sorted({type(r).__name__ for r in refused}))
+        return True
 
     def premise(self, event: IncidentEvent) -> TriageContext | None:
         """Prior crisis calls at the incident's block / beat, from memory (no round trip on the hot path)."""

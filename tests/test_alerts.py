@@ -190,7 +190,7 @@ async def _scrape_service_in_alert_states(tmp_path: Path) -> str:
                             key=b"INC-1", value=b"\xff not json", checksum=None, serialized_key_size=5,
                             serialized_value_size=10, headers=[])
     result = BatchResult()
-    assert await service.processor._handle_record(record, dt.datetime.now(dt.UTC), result) is True
+    assert service.processor._handle_record(record, dt.datetime.now(dt.UTC), result) is True
     assert len(result.outgoing) == 1
     # Coverage gauges as the housekeeping loop exports them; the minimum as start() sets it.
     service._export_coverage()

@@ -130,11 +130,11 @@ async def live_api(tmp_path):
                         store={"url": f"sqlite:///{tmp_path}/outcomes.db"})
     service = Service(settings, clock=lambda: NOW)
     service.store = await open_store(settings.store)
-    service.recorder = StoreRecorder(service.store, service.roster, service.metrics, False)
+    service.recorder = StoreRecorder(service.store, service.roster, service.metrics, settings.store)
     service.roster.apply_unit_record(b"P-1", orjson.dumps(unit_status("P-1", cit_until=dt.date(2027, 1, 1))))
     record = _record("cad.incidents", b"INC-1", orjson.dumps(incident_event("INC-1", nature_code="EDP")))
     result = BatchResult()
-    assert await service.processor._handle_record(record, NOW, result)
+    assert service.processor._handle_record(record, NOW, result)
     client = TestClient(TestServer(build_app(service)))
     await client.start_server()
     try:
@@ -313,7 +313,7 @@ async def test_a_recommendation_the_processor_produces_matches_the_document(asyn
     service.roster.apply_unit_record(b"P-1", orjson.dumps(unit_status("P-1", cit_until=dt.date(2027, 1, 1))))
     record = _record("cad.incidents", b"INC-7", orjson.dumps(incident_event("INC-7", nature_code="EDP")))
     result = BatchResult()
-    assert await service.processor._handle_record(record, NOW, result)
+    assert service.processor._handle_record(record, NOW, result)
     (out,) = result.outgoing
     message = channel_message(asyncapi, "recommendations")
     assert out.topic == asyncapi["channels"]["recommendations"]["address"]

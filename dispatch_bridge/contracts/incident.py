@@ -8,6 +8,9 @@ from pydantic import AwareDatetime, Field
 
 from dispatch_bridge.contracts.base import WireModel
 
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+
 EventType = Literal["incident.created", "incident.updated", "incident.closed"]
 CallerParty = Literal["first", "second", "third", "officer", "unknown"]
 
@@ -35,12 +38,13 @@ class AssignedUnit(WireModel):
 
 class Incident(WireModel):
     id: str = Field(min_length=1, max_length=200)
-    revision: int = Field(ge=0)
+    # Bounded to what every store and client can hold (a signed 64-bit integer).
+    revision: int = Field(ge=0, le=INT64_MAX)
     nature_code: str
     nature_text: str = ""
     # The agency's mapping of its local code to the APCO common incident type, when the CAD knows it.
     apco_type: str | None = None
-    priority: int | None = None
+    priority: int | None = Field(default=None, ge=-INT32_MAX, le=INT32_MAX)
     determinant: str | None = None
     caller_party: CallerParty | None = None
     narrative: list[NarrativeEntry] = Field(default_factory=list)
