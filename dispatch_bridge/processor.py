@@ -199,7 +199,7 @@ class IncidentProcessor:
         # then read the same on a redelivery or a replay as they did live, so the output is reproducible.
         decision = decide(event, assessment, previous,
                           lambda: self._ranker(assessment, event, event.occurred_at), self._top_n)
-        if self._sink is not None:
+        if self._sink is not None and worth_recording(event, assessment, previous):
             result.rows.append(self._sink.seen(event, assessment, now))
         entry = OpenIncident(event, record.partition, assessment,
                              previous.published if previous else None,
@@ -265,6 +265,25 @@ class IncidentProcessor:
     def forget_partitions(self, partitions: set[TopicPartition]) -> None:
         incident_partitions = {tp.partition for tp in partitions if tp.topic == self._settings.topics.incidents}
         self.book.forget_partitions(incident_partitions)
+
+
+def worth_recording(event: IncidentEvent, assessment: Assessment, previous: OpenIncident | None) -> bool:
+    """Whether this revision carries anything the coordinator's evaluation reads.
+
+    Every call is counted (its first revision), every crisis revision is kept (units, times, flags), and an
+    ordinary call is written again only when its type changes or it closes or gets a disposition, which is what
+    "ended as a crisis but was not flagged" needs. Other revisions of ordinary calls (unit moves, comments on a
+    theft report) are most of a CAD's traffic and change nothing in the report.
+    """
+    if previous is None or assessment.crisis or previous.assessment.crisis:
+        return True
+    incident, before = event.incident, previous.event.incident
+    return (
+        event.event_type == "incident.closed"
+        or bool(incident.disposition)
+        or incident.nature_code != before.nature_code
+        or incident.apco_type != before.apco_type
+    )
 
 
 def _child(cache: dict[str, Any], metric: Any, label: str) -> Any:
