@@ -26,7 +26,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import msgspec
 import orjson
 import structlog
 
@@ -45,51 +44,58 @@ from dispatch_bridge.roster.config import RosterSettings
 from dispatch_bridge.triage import load_ruleset, triage
 
 
-# The incident schema as msgspec structs: what a typed msgspec decode of the same bytes costs.
-class _Entry(msgspec.Struct, frozen=True):
-    text: str
-    at: dt.datetime | None = None
+# The incident schema as msgspec structs: what a typed msgspec decode of the same bytes costs. msgspec is not a
+# dependency of the service: without it the alternative row is left out.
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - depends on the environment
+    msgspec = None
+
+if msgspec is not None:
+    class _Entry(msgspec.Struct, frozen=True):
+        text: str
+        at: dt.datetime | None = None
 
 
-class _Location(msgspec.Struct, frozen=True):
-    address: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    beat: str | None = None
-    district: str | None = None
+    class _Location(msgspec.Struct, frozen=True):
+        address: str | None = None
+        lat: float | None = None
+        lon: float | None = None
+        beat: str | None = None
+        district: str | None = None
 
 
-class _Assigned(msgspec.Struct, frozen=True):
-    unit_id: str
-    dispatched_at: dt.datetime | None = None
-    enroute_at: dt.datetime | None = None
-    on_scene_at: dt.datetime | None = None
-    cleared_at: dt.datetime | None = None
+    class _Assigned(msgspec.Struct, frozen=True):
+        unit_id: str
+        dispatched_at: dt.datetime | None = None
+        enroute_at: dt.datetime | None = None
+        on_scene_at: dt.datetime | None = None
+        cleared_at: dt.datetime | None = None
 
 
-class _Incident(msgspec.Struct, frozen=True):
-    id: str
-    revision: int
-    nature_code: str
-    nature_text: str = ""
-    apco_type: str | None = None
-    priority: int | None = None
-    determinant: str | None = None
-    caller_party: str | None = None
-    narrative: list[_Entry] = []
-    location: _Location | None = None
-    flags: list[str] = []
-    units: list[_Assigned] = []
-    disposition: list[str] = []
+    class _Incident(msgspec.Struct, frozen=True):
+        id: str
+        revision: int
+        nature_code: str
+        nature_text: str = ""
+        apco_type: str | None = None
+        priority: int | None = None
+        determinant: str | None = None
+        caller_party: str | None = None
+        narrative: list[_Entry] = []
+        location: _Location | None = None
+        flags: list[str] = []
+        units: list[_Assigned] = []
+        disposition: list[str] = []
 
 
-class _Event(msgspec.Struct, frozen=True):
-    schema_version: int
-    event_id: str
-    event_type: str
-    occurred_at: dt.datetime
-    agency: str
-    incident: _Incident
+    class _Event(msgspec.Struct, frozen=True):
+        schema_version: int
+        event_id: str
+        event_type: str
+        occurred_at: dt.datetime
+        agency: str
+        incident: _Incident
 
 
 async def run(events: int, batch_size: int, gc_mode: str = "default",
@@ -102,7 +108,7 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
         roster.apply_unit_record(key, value)
     ranking = RankingSettings()
     metrics = Metrics()
-    msgspec_decoder = msgspec.json.Decoder(_Event)
+    msgspec_decoder = msgspec.json.Decoder(_Event) if msgspec is not None else None
     devnull = open(os.devnull, "w")  # noqa: SIM115 - the log sink for the whole run
     stderr, sys.stderr = sys.stderr, devnull
     try:
@@ -142,8 +148,9 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
         t = clock()
         orjson.loads(value)
         t = timed("alt: orjson.loads only (parse floor)", t)
-        msgspec_decoder.decode(value)
-        t = timed("alt: msgspec typed decode", t)
+        if msgspec_decoder is not None:
+            msgspec_decoder.decode(value)
+            t = timed("alt: msgspec typed decode", t)
         event = decode_incident(value, 1_048_576)
         t = timed("decode (pydantic model_validate_json)", t)
         assessment = triage(event, ruleset)
