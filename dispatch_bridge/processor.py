@@ -103,6 +103,7 @@ class IncidentProcessor:
         self._top_n = settings.processing.material_top_candidates
         self._max_bytes = settings.kafka.max_message_bytes
         self._dlq_limit = settings.processing.dlq_max_consecutive
+        self._log_every_event = settings.processing.log_every_event
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
         self.abort = asyncio.Event()
@@ -164,23 +165,32 @@ class IncidentProcessor:
             event = decode_incident(record.value, self._max_bytes)
             _check_key(record.key, event)
         except InvalidEvent as invalid:
-            if self.consecutive_invalid >= self._dlq_limit:
-                return False
-            self.consecutive_invalid += 1
-            result.outgoing.append(dead_letter(record, invalid, self._settings.topics.deadletter,
-                                               self._settings.kafka.group_id))
-            self._metrics.dead_letters.labels(invalid.code).inc()
-            self._outcome_counters[DEAD_LETTER].inc()
-            log.warning("event", topic=record.topic, partition=record.partition, offset=record.offset,
-                        outcome=DEAD_LETTER, error_class=invalid.code, reason=invalid.reason)
-            return True
+            return self._dead_letter(record, invalid, result)
+        try:
+            outcome = self._apply(event, record, now, result)
+        except Exception as exc:  # noqa: BLE001 - one record must never take down the service
+            # A bug or an input no rule anticipated: dead-letter this record (class name only, the message may
+            # quote caller data) and go on; a run of them trips the dead-letter guard like invalid input does.
+            return self._dead_letter(record, InvalidEvent("processing_error", type(exc).__name__), result)
         self.consecutive_invalid = 0
-        outcome = self._apply(event, record, now, result)
         self._outcome_counters[outcome].inc()
-        if outcome != NOT_CRISIS:
+        if self._log_every_event or outcome != NOT_CRISIS:
             log.info("event", topic=record.topic, partition=record.partition, offset=record.offset,
                      incident_id=event.incident.id, revision=event.incident.revision, outcome=outcome,
                      latency_ms=round((now - event.occurred_at).total_seconds() * 1000, 1))
+        return True
+
+    def _dead_letter(self, record: ConsumerRecord, invalid: InvalidEvent, result: BatchResult) -> bool:
+        """Dead-letter one record; False (leave it unhandled) when the dead-letter guard trips instead."""
+        if self.consecutive_invalid >= self._dlq_limit:
+            return False
+        self.consecutive_invalid += 1
+        result.outgoing.append(dead_letter(record, invalid, self._settings.topics.deadletter,
+                                           self._settings.kafka.group_id))
+        self._metrics.dead_letters.labels(invalid.code).inc()
+        self._outcome_counters[DEAD_LETTER].inc()
+        log.warning("event", topic=record.topic, partition=record.partition, offset=record.offset,
+                    outcome=DEAD_LETTER, error_class=invalid.code, reason=invalid.reason)
         return True
 
     def _apply(self, event: IncidentEvent, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> str:
@@ -201,7 +211,7 @@ class IncidentProcessor:
                           lambda: self._ranker(assessment, event, event.occurred_at), self._top_n)
         if self._sink is not None and worth_recording(event, assessment, previous):
             result.rows.append(self._sink.seen(event, assessment, now))
-        entry = OpenIncident(event, record.partition, assessment,
+        entry = OpenIncident(_slim(event), record.partition, assessment,
                              previous.published if previous else None,
                              previous.published_top if previous else None,
                              previous.recommendation if previous else None,
@@ -284,6 +294,17 @@ def worth_recording(event: IncidentEvent, assessment: Assessment, previous: Open
         or incident.nature_code != before.nature_code
         or incident.apco_type != before.apco_type
     )
+
+
+def _slim(event: IncidentEvent) -> IncidentEvent:
+    """The event as remembered between revisions: without the narrative, which nothing after triage reads.
+
+    Narratives are most of an event's size (kilobytes each, tens of thousands of open incidents) and are
+    protected information: not keeping them is both the memory bound and the privacy default.
+    """
+    if not event.incident.narrative:
+        return event
+    return event.model_copy(update={"incident": event.incident.model_copy(update={"narrative": []})})
 
 
 def _child(cache: dict[str, Any], metric: Any, label: str) -> Any:

@@ -150,17 +150,19 @@ class Service:
         """Drain: readiness off, finish the batch in flight, commit, leave the group, close the producer."""
         self.stopping = True
         self._stop.set()
+        loop = asyncio.get_running_loop()
         drain = self.settings.processing.shutdown_drain_seconds
+        deadline = loop.time() + drain
         done, pending = await asyncio.wait(self._tasks, timeout=drain) if self._tasks else (set(), set())
         if pending:
             # Output still unacknowledged after the drain bound: abandon it uncommitted (it is redelivered).
             self.processor.abort.set()
-            _, still = await asyncio.wait(pending, timeout=5)
-            for task in still:
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
+            # Cancelled tasks close their clients (each bounded by the drain time); never wait on a hung broker.
+            await asyncio.wait(pending, timeout=1.0)
         with contextlib.suppress(KafkaError):
-            await self.producer.stop()
+            await self.producer.stop(timeout=max(0.5, deadline - loop.time()))
         if self.store is not None:
             await self.store.close()
         log.info("service_stopped")
@@ -277,8 +279,19 @@ class Service:
             self.broker_ok = False
         else:
             if not self.broker_ok:
+                await self._recover_after_outage()
                 log.info("broker_reachable")
             self.broker_ok = True
+
+    async def _recover_after_outage(self) -> None:
+        """Before readiness returns: topics back (where we create them) and no partition read on from a lost log."""
+        if self.settings.kafka.create_topics:
+            try:
+                await self.create_topics()
+            except KafkaError as exc:
+                log.warning("create_topics_failed", error_class=type(exc).__name__)
+        for consumer in (self.incidents, self.feedback_consumer):
+            await consumer.recover_after_outage()
 
     def _export_coverage(self) -> None:
         coverage = self.roster.coverage(self.clock())

@@ -341,7 +341,8 @@ def test_dead_letter_headers_match_the_document(asyncapi):
     assert out.headers[: len(original)] == original  # the original headers first, untouched
     added = _headers(out.headers[len(original):])
     schema = _message_schema(asyncapi, message["headers"])
-    assert set(added) == set(schema["properties"]) == set(schema["required"])
+    assert set(added) == set(schema["required"])
+    assert set(schema["properties"]) - set(schema["required"]) == {"dlq_value_omitted"}  # only when too large
     jsonschema.Draft202012Validator(schema).validate(added)
 
 

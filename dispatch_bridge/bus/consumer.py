@@ -61,6 +61,8 @@ class GroupConsumer:
         self._drain_seconds = drain_seconds
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
+        # The last offset this member committed per partition: a broker that comes back without it lost its state.
+        self._committed: dict[TopicPartition, int] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._last_commit = 0.0
@@ -162,9 +164,41 @@ class GroupConsumer:
             log.warning("commit_failed", error=type(exc).__name__, partitions=len(offsets), final=force)
             return
         for tp, off in offsets.items():
+            self._committed[tp] = off
             if self._pending.get(tp) == off:
                 del self._pending[tp]
         self._last_commit = time.monotonic()
+
+    async def recover_after_outage(self) -> list[TopicPartition]:
+        """After the broker was unreachable: find partitions whose log the broker lost, and start them over.
+
+        A broker that lost its state (Tansu keeps nothing across a restart; a cluster restored empty) no longer
+        has the offsets this member committed. Our in-memory fetch position then points into a new log that
+        restarts at zero, and reading on from it would silently skip records. Such partitions are sought to
+        the beginning and their pending (old-log) offsets dropped. A broker that was only hung still has the
+        commits, and nothing changes. Returns the partitions started over.
+        """
+        consumer = self._consumer
+        if consumer is None:
+            return []
+        lost: list[TopicPartition] = []
+        for tp in consumer.assignment():
+            known = self._committed.get(tp)
+            if known is None:
+                continue
+            try:
+                now = await asyncio.wait_for(consumer.committed(tp), timeout=5)
+            except (TimeoutError, KafkaError):
+                continue
+            if now is None or now < known:
+                lost.append(tp)
+        for tp in lost:
+            self._pending.pop(tp, None)
+            self._committed.pop(tp, None)
+        if lost:
+            await consumer.seek_to_beginning(*lost)
+            log.warning("partitions_started_over", partitions=len(lost), reason="broker lost committed offsets")
+        return lost
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         self._metrics.rebalances.labels("revoked").inc()
