@@ -37,6 +37,7 @@ from dispatch_bridge.pipeline import (
     decide,
     recommendation_record,
 )
+from dispatch_bridge.recipients import TeamChannelFilter
 from dispatch_bridge.settings import Settings
 from dispatch_bridge.triage import TriageContext
 
@@ -104,6 +105,7 @@ class IncidentProcessor:
         self._max_bytes = settings.kafka.max_message_bytes
         self._dlq_limit = settings.processing.dlq_max_consecutive
         self._log_every_event = settings.processing.log_every_event
+        self._team_filter = TeamChannelFilter(settings.team_channel) if settings.team_channel.enabled else None
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
         self.abort = asyncio.Event()
@@ -239,6 +241,15 @@ class IncidentProcessor:
                                       event.incident.id,
                                       {"rulesetversion": decision.assessment.ruleset_version})
         result.outgoing.append(Outgoing(self._settings.topics.recommendations, key, value, headers))
+        if self._team_filter is not None:
+            team = self._team_filter.team_copy(record)
+            if team is not None:
+                team_headers = cloudevents.headers(cloudevents.event_id(ce_id, "team"),
+                                                   cloudevents.TEAM_RECOMMENDATION_TYPE,
+                                                   self._source, now, event.incident.id,
+                                                   {"rulesetversion": decision.assessment.ruleset_version})
+                result.outgoing.append(Outgoing(self._settings.topics.team_recommendations, key,
+                                                orjson.dumps(team), team_headers))
         if self._sink is not None:
             result.rows.append(self._sink.published(event, decision.assessment, decision.ranking, now))
         result.latencies.append(event.occurred_at)

@@ -351,7 +351,7 @@ class Service:
         try:
             existing = set(await admin.list_topics())
             wanted = [topics.incidents, topics.units, topics.recommendations, topics.deadletter,
-                      topics.personnel, topics.feedback]
+                      topics.personnel, topics.feedback, topics.team_recommendations]
             compacted = {topics.units, topics.personnel}
             new = [
                 NewTopic(name, num_partitions=kafka.topic_partitions,

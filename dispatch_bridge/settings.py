@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatch_bridge.api.config import ApiSettings
 from dispatch_bridge.outcomes.config import StoreSettings
+from dispatch_bridge.recipients import TeamChannelSettings
 from dispatch_bridge.recommend.config import RankingSettings
 from dispatch_bridge.roster.config import RosterSettings
 from dispatch_bridge.triage.config import RulesSettings
@@ -65,6 +66,9 @@ class TopicSettings(_Group):
     deadletter: str = "cit.deadletter"
     personnel: str = "cit.personnel"
     feedback: str = "cit.feedback"
+    # The mobile crisis / co-responder teams' channel: recommendations with a team candidate, filtered of
+    # criminal-justice information (see dispatch_bridge.recipients).
+    team_recommendations: str = "cit.recommendations.teams"
 
 
 class HttpSettings(_Group):
@@ -107,6 +111,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = RankingSettings()
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
+    team_channel: TeamChannelSettings = TeamChannelSettings()
     rules_dir: Path = Path("rules/default")
     # Certification records exported from training records (CSV or YAML); None = unit feed only.
     personnel_file: Path | None = None

@@ -269,7 +269,7 @@ def test_operations_say_which_side_the_bridge_is_on(asyncapi):
     settings = Settings()
     actions = {op["channel"]["$ref"].rsplit("/", 1)[1]: op["action"] for op in asyncapi["operations"].values()}
     assert actions == {"incidents": "receive", "units": "receive", "personnel": "receive", "feedback": "receive",
-                       "recommendations": "send", "deadletter": "send"}
+                       "recommendations": "send", "deadletter": "send", "team_recommendations": "send"}
     groups = {op["channel"]["$ref"].rsplit("/", 1)[1]: op["bindings"]["kafka"]["groupId"]["const"]
               for op in asyncapi["operations"].values() if "bindings" in op}
     assert groups == {"incidents": settings.kafka.group_id, "feedback": f"{settings.kafka.group_id}.feedback"}
@@ -324,7 +324,9 @@ async def test_a_recommendation_the_processor_produces_matches_the_document(asyn
     header_schema = _message_schema(asyncapi, message["headers"])
     jsonschema.Draft202012Validator(header_schema, format_checker=jsonschema.FormatChecker()).validate(headers)
     assert set(headers) <= set(header_schema["properties"]), "a header the document does not describe"
-    assert headers["ce_type"] == cloudevents.RECOMMENDATION_TYPE == header_schema["properties"]["ce_type"]["const"]
+    assert headers["ce_type"] == cloudevents.RECOMMENDATION_TYPE
+    assert header_schema["properties"]["ce_type"]["enum"] == [cloudevents.RECOMMENDATION_TYPE,
+                                                              cloudevents.TEAM_RECOMMENDATION_TYPE]
     # Deterministic from the input: the same record and ruleset give the same ce_id.
     sha = service.rules.current.sha256
     assert headers["ce_id"] == cloudevents.event_id("cad.incidents", 3, 42, sha)

@@ -11,6 +11,8 @@ import uuid
 
 _NAMESPACE = uuid.UUID("8a4f7c5e-3c1d-5f7e-9b52-1d0c2e7a9f31")
 RECOMMENDATION_TYPE = "org.dispatch-bridge.recommendation.v1"
+# The same record filtered for a mobile crisis team's channel (no criminal-justice information).
+TEAM_RECOMMENDATION_TYPE = "org.dispatch-bridge.recommendation.team.v1"
 
 
 def event_id(*parts: object) -> str:

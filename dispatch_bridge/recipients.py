@@ -1,0 +1,64 @@
+"""What each recipient may see: the mobile crisis team's channel carries no criminal-justice information.
+
+Rohnert Park's SAFE SOP (domain notes, 1.4) is explicit: the civilian crisis team must not receive
+criminal-justice or law-enforcement database information (RMS, CLETS), while address, name and date of birth
+for a welfare check are fine. A recommendation for dispatch carries some: reasons drawn from police premise
+files and CAD officer-safety flags, the matched evidence (which can quote those flags), and which officers are
+aboard which patrol car. The team's copy is the same wire record (same schema) with those removed. Pure.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+TEAM_KINDS = frozenset({"mobile_crisis", "co_responder"})
+
+
+class TeamChannelSettings(BaseModel):
+    """``DISPATCH_BRIDGE_TEAM_CHANNEL__*``: the filtered copy published for mobile crisis / co-responder teams."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    # Rules whose reasons come from law-enforcement records (premise files, officer-safety flags, crime):
+    # their reasons and the safety flags below are withheld. Shell-style patterns over rule ids.
+    withheld_rules: tuple[str, ...] = ("premise-*", "crime-in-progress", "tactical-incident")
+    withheld_flags: tuple[str, ...] = ("premise_hazard", "crime", "tactical")
+
+
+class TeamChannelFilter:
+    def __init__(self, settings: TeamChannelSettings) -> None:
+        self._rules = settings.withheld_rules
+        self._flags = frozenset(settings.withheld_flags)
+
+    def _withheld(self, rule: str) -> bool:
+        return any(fnmatchcase(rule, pattern) for pattern in self._rules)
+
+    def team_copy(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The team's copy of a wire recommendation, or None when no team is among the candidates."""
+        teams = [c for c in record["candidates"] if _field(c, "kind") in TEAM_KINDS]
+        if not teams:
+            return None
+        return {
+            **record,
+            "safety_flags": [f for f in record["safety_flags"] if f not in self._flags],
+            # Evidence is dropped everywhere: it quotes what matched, CAD officer-safety flags included.
+            "reasons": [
+                {"rule": _field(r, "rule"), "because": _field(r, "because"), "evidence": None}
+                for r in record["reasons"] if not self._withheld(_field(r, "rule"))
+            ],
+            # Only the teams: patrol candidates name the officers aboard (a law-enforcement roster).
+            "candidates": [
+                {"unit_id": _field(c, "unit_id"), "kind": _field(c, "kind"), "eta_seconds": _field(c, "eta_seconds"),
+                 "distance_m": _field(c, "distance_m"), "cit_members": [], "why": _field(c, "why")}
+                for c in teams
+            ],
+        }
+
+
+def _field(item: Any, name: str) -> Any:
+    """Reasons and candidates are dataclasses on the hot path and dicts once decoded: read either."""
+    return item[name] if isinstance(item, dict) else getattr(item, name)

@@ -1,0 +1,74 @@
+"""The mobile crisis team's channel carries no criminal-justice information (Rohnert Park SAFE SOP)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+
+from dispatch_bridge.contracts import IncidentEvent, Recommendation
+from dispatch_bridge.domain import Assessment, Candidate, Ranking, Reason
+from dispatch_bridge.pipeline import recommendation_record
+from dispatch_bridge.recipients import TeamChannelFilter, TeamChannelSettings
+from tests.harness import CENTRE, T0, TopicReader, eventually, incident_event, produce, running, settings_for, \
+    unit_status
+
+ASSESSMENT = Assessment(
+    True, 0.9, "co_response", "v1", "a" * 64, ("weapon_unknown", "premise_hazard"),
+    (Reason("apco-behavioral-type", "Call type is EDP", "apco=EDP"),
+     Reason("premise-hazard", "Officer-safety flag on this premise", "flags=VIOLENT_HISTORY"),
+     Reason("weapons-unknown", "Weapons unknown - joint response", "unk weaps")),
+)
+RANKING = Ranking((
+    Candidate("P-114", "patrol", "CIT: Ofc 4411, available, 1.2 km, ~3 min", 180, 1200, ("4411",)),
+    Candidate("MCT-1", "mobile_crisis", "Mobile crisis team, available, 2.0 km", 300, 2000),
+), ())
+
+
+def _record():
+    event = IncidentEvent.model_validate_json(orjson.dumps(incident_event("INC-1")))
+    return recommendation_record(event, ASSESSMENT, RANKING, T0, event.event_id)
+
+
+def test_team_copy_withholds_law_enforcement_reasons_flags_evidence_and_officers():
+    team = TeamChannelFilter(TeamChannelSettings()).team_copy(_record())
+    assert team is not None
+    wire = Recommendation.model_validate_json(orjson.dumps(team))  # the same contract as the main channel
+    text = orjson.dumps(team).decode()
+    assert "VIOLENT_HISTORY" not in text and "premise" not in text and "4411" not in text and "Ofc" not in text
+    assert [r.rule for r in wire.reasons] == ["apco-behavioral-type", "weapons-unknown"]
+    assert all(r.evidence is None for r in wire.reasons)
+    assert wire.safety_flags == ["weapon_unknown"]  # scene safety stays: the team waits for police
+    assert [c.unit_id for c in wire.candidates] == ["MCT-1"]
+    assert wire.response == "co_response" and wire.incident_id == "INC-1"
+
+
+def test_no_team_candidate_means_nothing_on_the_team_channel():
+    record = _record()
+    record["candidates"] = record["candidates"][:1]
+    assert TeamChannelFilter(TeamChannelSettings()).team_copy(record) is None
+
+
+async def test_team_channel_end_to_end(broker, unique, tmp_path):
+    settings = settings_for(broker, unique, tmp_path)
+    settings = settings.model_copy(update={"topics": settings.topics.model_copy(
+        update={"team_recommendations": f"cit.recommendations.teams.{unique}"})})
+    async with (running(settings) as service,
+                TopicReader(broker, settings.topics.recommendations) as main,
+                TopicReader(broker, settings.topics.team_recommendations) as teams):
+        await produce(broker, settings.topics.units, [
+            ("P-1", unit_status("P-1", cit_until=dt.date(2030, 1, 1), crew_id="4411")),
+            ("MCT-1", unit_status("MCT-1", kind="mobile_crisis", lat=CENTRE[0] + 0.01, crew_id="MCT-1-clin")),
+        ])
+        await eventually(lambda: len(service.roster.units) == 2)
+        await produce(broker, settings.topics.incidents, [
+            ("INC-T", incident_event("INC-T", nature_code="WELFARE", caller_party="third",
+                                     narrative=["NEIGHBOR SAYS MALE IS CONFUSED AND HEARING VOICES, NO WEAPONS"])),
+        ])
+        await main.wait_for(lambda r: r.key == b"INC-T")
+        record = await teams.wait_for(lambda r: r.key == b"INC-T")
+        team = orjson.loads(record.value)
+        assert all(c["kind"] in ("mobile_crisis", "co_responder") for c in team["candidates"])
+        assert all(c["cit_members"] == [] for c in team["candidates"])
+        assert all(r["evidence"] is None for r in team["reasons"])
+        assert dict(record.headers)["ce_type"] == b"org.dispatch-bridge.recommendation.team.v1"
