@@ -8,6 +8,7 @@ key are replaced wholesale, never partially masked.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -75,12 +76,12 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     else:
         structlog.configure(
             processors=[*shared, structlog.processors.JSONRenderer(serializer=_json_bytes)],
-            logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer),
+            logger_factory=_StderrLogger.factory,
             wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
             cache_logger_on_first_use=True,
         )
         foreign_renderer = structlog.processors.JSONRenderer(serializer=_json_dumps)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_Fd2Stream())
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[_stdlib_message_guard, structlog.stdlib.add_logger_name, *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, foreign_renderer],
@@ -93,6 +94,39 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # aiosqlite logs SQL parameters (caller-derived values) at DEBUG: never below WARNING.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+
+
+class _StderrLogger:
+    """Writes each rendered line to file descriptor 2 with one ``write`` call.
+
+    Not a file object captured at configuration time: that object can be swapped or closed under us (test
+    runners, embedding code), and loggers are cached on first use. One unbuffered write per line also keeps
+    lines whole when several processes share the descriptor.
+    """
+
+    __slots__ = ()
+
+    def msg(self, message: bytes) -> None:
+        os.write(2, message + b"\n")
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
+
+    @staticmethod
+    def factory(*_: Any) -> _StderrLogger:
+        return _STDERR_LOGGER
+
+
+_STDERR_LOGGER = _StderrLogger()
+
+
+class _Fd2Stream:
+    """The stdlib handler's stream, on descriptor 2 for the same reason as ``_StderrLogger``."""
+
+    def write(self, text: str) -> int:
+        return os.write(2, text.encode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        pass
 
 
 def _json_bytes(obj: Any, **_: Any) -> bytes:
