@@ -437,7 +437,9 @@ def test_sample_shift_through_the_real_core_renders_without_narrative(shift: Shi
         if decision.outcome == RECOMMENDED:
             assert decision.ranking is not None
             entry.published = decision.signature
-            rec = recommendation_record(event, assessment, decision.ranking, now, event.event_id)
+            # As a dispatcher's screen receives it: the wire JSON.
+            rec = orjson.loads(orjson.dumps(recommendation_record(event, assessment, decision.ranking, now,
+                                                                  event.event_id)))
             tally.add(rec)
             flagged.update([event.incident.id] if assessment.crisis else [])
             text = render_recommendation(rec)
