@@ -20,7 +20,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from dispatch_bridge.bus import cloudevents
 from dispatch_bridge.bus.codec import InvalidEvent, decode_incident
-from dispatch_bridge.bus.consumer import Batch, ConsumptionHalted
+from dispatch_bridge.bus.consumer import Batch, ConsumptionHalted, Handled
 from dispatch_bridge.bus.deadletter import dead_letter
 from dispatch_bridge.bus.producer import Outgoing, OutputProducer
 from dispatch_bridge.contracts import IncidentEvent
@@ -109,6 +109,7 @@ class IncidentProcessor:
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
         self.abort = asyncio.Event()
+        self._last_write: asyncio.Task[None] | None = None
         # Bound metric children once: label lookups per event are measurable on the hot path.
         self._outcome_counters = {
             name: metrics.events_processed.labels(name)
@@ -125,7 +126,7 @@ class IncidentProcessor:
 
     # -- the batch -------------------------------------------------------------------------------------
 
-    async def handle(self, batch: Batch) -> dict[TopicPartition, int]:
+    async def handle(self, batch: Batch) -> Handled:
         started = time.perf_counter()
         now = self._clock()
         result = BatchResult()
@@ -141,23 +142,35 @@ class IncidentProcessor:
                 done[tp] = record.offset + 1
             if halted:
                 break
-        await self._write(result)
+        durable = await self._write(result)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         acked = self._clock()
         for occurred_at in result.latencies:
             self._metrics.end_to_end_seconds.observe(max(0.0, (acked - occurred_at).total_seconds()))
         self._metrics.open_incidents.set(len(self.book))
         if halted:
+            if durable is not None:
+                await durable
             self._metrics.dlq_guard_tripped.set(1)
             raise ConsumptionHalted(halted, done)
-        return done
+        return Handled(done, durable)
 
-    async def _write(self, result: BatchResult) -> None:
-        if self._sink is not None and result.rows:
-            await asyncio.gather(self._producer.deliver(result.outgoing, abort=self.abort),
-                                 self._sink.write(result.rows, self.abort))
-        else:
-            await self._producer.deliver(result.outgoing, abort=self.abort)
+    async def _write(self, result: BatchResult) -> asyncio.Task[None] | None:
+        """Output first (dispatch is waiting for it); the outcome rows then go to the store in the background,
+        one batch after another, while the next batch is processed. Their offsets are committed only once the
+        rows are written (the consumer loop holds them until this task completes)."""
+        await self._producer.deliver(result.outgoing, abort=self.abort)
+        if self._sink is None or not result.rows:
+            return None
+        previous, sink, rows = self._last_write, self._sink, result.rows
+
+        async def write_after_previous() -> None:
+            if previous is not None:
+                await previous  # in order; a failed predecessor fails this one too (never committed past)
+            await sink.write(rows, self.abort)
+
+        self._last_write = asyncio.create_task(write_after_previous(), name="outcome-write")
+        return self._last_write
 
     # -- one record --------------------------------------------------------------------------------------
 

@@ -250,6 +250,14 @@ def _outcomes(service: Service) -> float:
                for sample in metric.samples if sample.name.endswith("_total"))
 
 
+async def _fully(handling):
+    """The offsets a batch handled, once everything it caused is written (output and outcome rows)."""
+    handled = await handling
+    if handled.durable is not None:
+        await handled.durable
+    return handled.offsets
+
+
 # No shrinking: the data come from a seeded Random (a failure prints the seed), and every shrink step of a
 # stuck batch would wait out the timeout again.
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck),
@@ -263,8 +271,8 @@ async def test_processor_handles_every_record_and_moves_on(processor_under_fuzz,
     record = hostile(rng, offset, MAX_BYTES, kind)
     expected = verdict(record, MAX_BYTES)
     before, delivered[:] = _outcomes(service), []
-    handled = service.processor.handle({tp: [consumer_record(
-        topics.incidents, offset, record.key, record.value, record.headers)]})
+    handled = _fully(service.processor.handle({tp: [consumer_record(
+        topics.incidents, offset, record.key, record.value, record.headers)]}))
     try:
         done = await asyncio.wait_for(handled, timeout=5)
     except TimeoutError:
@@ -300,8 +308,8 @@ async def test_oversized_beyond_what_the_producer_can_write_is_dead_lettered_not
     tp = TopicPartition(topics.incidents, 0)
     offset = next(OFFSETS)
     value = b'{"schema_version": 1, "pad": "' + b"x" * (MAX_BYTES * 2 + 70_000) + b'"}'
-    done = await asyncio.wait_for(service.processor.handle(
-        {tp: [consumer_record(topics.incidents, offset, b"K", value)]}), timeout=10)
+    done = await asyncio.wait_for(_fully(service.processor.handle(
+        {tp: [consumer_record(topics.incidents, offset, b"K", value)]})), timeout=10)
     assert done == {tp: offset + 1}
     assert [dict(o.headers)["dlq_error_class"] for o in delivered] == [b"oversized"]
     assert service.metrics.produce_retries._value.get() == 0

@@ -5,6 +5,9 @@ Rules it keeps (aiokafka's docs, arroyo, quix-streams):
 - commits on a cadence, not per record; and on revoke, after the in-flight batch finished, for the revoked
   partitions; and explicitly before ``stop()``, because the revoke listener is not called there;
 - never a lock across ``getmany``;
+- a batch may finish becoming durable in the background (its outcome rows being written) while the next one
+  is processed: its offsets join the commit only once that completes, in order, at most ``MAX_IN_FLIGHT``
+  batches behind;
 - the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard.
 """
 
@@ -12,10 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from dispatch_bridge.bus.kafka_config import connection_kwargs
@@ -25,9 +35,23 @@ from dispatch_bridge.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
-# The handler processes a batch and returns, per partition, the next offset whose predecessors are all
-# safely written (``last handled offset + 1``). It raises ConsumptionHalted to stop consuming.
-BatchHandler = Callable[[Batch], Awaitable[dict[TopicPartition, int]]]
+Offsets = dict[TopicPartition, int]
+# Batches whose durable part may still be running while the next one is processed (back-pressure bound).
+MAX_IN_FLIGHT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What a handler did with a batch: per partition the next offset (``last handled + 1``), committable once
+    ``durable`` (if any) has completed; a ``durable`` that fails means those offsets are never committed."""
+
+    offsets: Offsets
+    durable: asyncio.Future[None] | None = None
+
+
+# The handler processes a batch and returns the offsets it handled, as a plain dict (all of it already safely
+# written) or as ``Handled`` with a pending durable part. It raises ConsumptionHalted to stop consuming.
+BatchHandler = Callable[[Batch], Awaitable["Offsets | Handled"]]
 PartitionsCallback = Callable[[set[TopicPartition]], None]
 
 
@@ -61,6 +85,7 @@ class GroupConsumer:
         self._drain_seconds = drain_seconds
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
+        self._in_flight: deque[Handled] = deque()
         # The last offset this member committed per partition: a broker that comes back without it lost its state.
         self._committed: dict[TopicPartition, int] = {}
         self._idle = asyncio.Event()
@@ -103,6 +128,7 @@ class GroupConsumer:
         and shutdown would overrun its bound. Skipping them is safe: uncommitted records are redelivered, and a
         member that did not say goodbye is dropped when its session times out.
         """
+        await self._settle(self._drain_seconds)
         try:
             await asyncio.wait_for(self._commit(force=True), self._drain_seconds)
         except TimeoutError:
@@ -121,6 +147,7 @@ class GroupConsumer:
                                            max_records=self._kafka.max_batch_records)
             if batch and self.halted_reason is None:
                 await self._handle(batch)
+            self._collect()
             if self._pending and time.monotonic() - self._last_commit >= interval:
                 await self._commit()
 
@@ -129,6 +156,14 @@ class GroupConsumer:
         try:
             for tp, records in batch.items():
                 self._metrics.events_consumed.labels(tp.topic).inc(len(records))
+            while len(self._in_flight) >= MAX_IN_FLIGHT:  # back-pressure: never run far ahead of the store
+                head = self._in_flight[0].durable
+                if head is not None and not head.done():
+                    await asyncio.wait({head})
+                    continue
+                self._collect()
+                if len(self._in_flight) >= MAX_IN_FLIGHT:
+                    break  # the head failed (shutdown): it stays, and nothing after it is committed
             try:
                 done = await self._handler(batch)
             except ConsumptionHalted as halt:
@@ -137,12 +172,34 @@ class GroupConsumer:
                 assert self._consumer is not None
                 self._consumer.pause(*self._consumer.assignment())
                 log.error("consumption_halted", reason=self.halted_reason)
-            assigned = self.assignment
-            for tp, offset in done.items():
-                if tp in assigned:  # a partition revoked meanwhile belongs to someone else now
-                    self._pending[tp] = offset
+            self._in_flight.append(done if isinstance(done, Handled) else Handled(done))
+            self._collect()
         finally:
             self._idle.set()
+
+    def _collect(self) -> None:
+        """Move the offsets of batches that became durable, in order, into the commit; stop at one still running.
+
+        A failed durable part (shutdown while the store was away) blocks everything after it: nothing past an
+        unwritten batch is committed, and its records are redelivered to whoever owns the partitions next.
+        """
+        assigned = self.assignment
+        while self._in_flight:
+            head = self._in_flight[0]
+            if head.durable is not None:
+                if not head.durable.done() or head.durable.cancelled() or head.durable.exception() is not None:
+                    return
+            self._in_flight.popleft()
+            for tp, offset in head.offsets.items():
+                if tp in assigned:  # a partition revoked meanwhile belongs to someone else now
+                    self._pending[tp] = offset
+
+    async def _settle(self, timeout: float) -> None:
+        """Wait (bounded) for the durable parts still running, then collect what completed."""
+        running = [h.durable for h in self._in_flight if h.durable is not None and not h.durable.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+        self._collect()
 
     def _tick(self) -> None:
         self.last_iteration = time.time()
@@ -206,6 +263,7 @@ class GroupConsumer:
             await asyncio.wait_for(self._idle.wait(), timeout=self._drain_seconds)
         except TimeoutError:
             log.warning("revoke_while_batch_in_flight")
+        await self._settle(self._drain_seconds)
         await self._commit(only=revoked)
         for tp in revoked:
             self._pending.pop(tp, None)
