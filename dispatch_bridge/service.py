@@ -277,21 +277,29 @@ class Service:
             if self.broker_ok:
                 log.warning("broker_unreachable")
             self.broker_ok = False
+            for consumer in (self.incidents, self.feedback_consumer):
+                consumer.hold_commits = True
         else:
             if not self.broker_ok:
-                await self._recover_after_outage()
+                if not await self._recover_after_outage():
+                    return  # not settled yet (topics not back): readiness stays off, asked again next round
                 log.info("broker_reachable")
             self.broker_ok = True
 
-    async def _recover_after_outage(self) -> None:
+    async def _recover_after_outage(self) -> bool:
         """Before readiness returns: topics back (where we create them) and no partition read on from a lost log."""
         if self.settings.kafka.create_topics:
             try:
                 await self.create_topics()
             except KafkaError as exc:
                 log.warning("create_topics_failed", error_class=type(exc).__name__)
+        settled = True
         for consumer in (self.incidents, self.feedback_consumer):
-            await consumer.recover_after_outage()
+            settled &= await consumer.recover_after_outage()
+        if settled:
+            for consumer in (self.incidents, self.feedback_consumer):
+                consumer.hold_commits = False
+        return settled
 
     def _export_coverage(self) -> None:
         coverage = self.roster.coverage(self.clock())

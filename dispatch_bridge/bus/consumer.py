@@ -92,6 +92,9 @@ class GroupConsumer:
         self._idle.set()
         self._last_commit = 0.0
         self.halted_reason: str | None = None
+        # Set while the broker is away: offsets from before an outage must not reach a broker that came back
+        # without its log (see recover_after_outage); they wait, pending, until recovery has checked them.
+        self.hold_commits = False
         self.started = False
         self.last_iteration = time.time()
 
@@ -206,7 +209,7 @@ class GroupConsumer:
         self._metrics.last_poll.set(self.last_iteration)
 
     async def _commit(self, only: Iterable[TopicPartition] | None = None, force: bool = False) -> None:
-        if self._consumer is None or not self._pending:
+        if self._consumer is None or not self._pending or self.hold_commits:
             return
         wanted = set(only) if only is not None else set(self._pending)
         offsets = {tp: off for tp, off in self._pending.items() if tp in wanted}
@@ -226,36 +229,46 @@ class GroupConsumer:
                 del self._pending[tp]
         self._last_commit = time.monotonic()
 
-    async def recover_after_outage(self) -> list[TopicPartition]:
+    async def recover_after_outage(self) -> bool:
         """After the broker was unreachable: find partitions whose log the broker lost, and start them over.
 
         A broker that lost its state (Tansu keeps nothing across a restart; a cluster restored empty) no longer
-        has the offsets this member committed. Our in-memory fetch position then points into a new log that
-        restarts at zero, and reading on from it would silently skip records. Such partitions are sought to
-        the beginning and their pending (old-log) offsets dropped. A broker that was only hung still has the
-        commits, and nothing changes. Returns the partitions started over.
+        has the offsets this member committed, and our in-memory fetch position points into a new log that
+        restarts at zero: reading on from it would silently skip records. Evidence of a lost log, per partition:
+        the offset we committed is gone or went back; or, when we had not committed yet, the log now ends before
+        our position. Such partitions are sought to the beginning (at least once: redelivery is harmless) and
+        their pending offsets dropped. A broker that was only hung still has both, and nothing changes.
+        Returns False when the broker could not answer yet (topics not there again): the caller asks again.
         """
         consumer = self._consumer
         if consumer is None:
-            return []
+            return True
         lost: list[TopicPartition] = []
-        for tp in consumer.assignment():
-            known = self._committed.get(tp)
-            if known is None:
-                continue
-            try:
-                now = await asyncio.wait_for(consumer.committed(tp), timeout=5)
-            except (TimeoutError, KafkaError):
-                continue
-            if now is None or now < known:
-                lost.append(tp)
+        try:
+            for tp in consumer.assignment():
+                committed = await asyncio.wait_for(consumer.committed(tp), timeout=5)
+                known = self._committed.get(tp)
+                if known is not None:
+                    if committed is None or committed < known:
+                        lost.append(tp)
+                    continue
+                if committed is not None:
+                    continue
+                position = await asyncio.wait_for(consumer.position(tp), timeout=5)
+                end = (await asyncio.wait_for(consumer.end_offsets([tp]), timeout=5))[tp]
+                if end < position:
+                    lost.append(tp)
+        except (TimeoutError, KafkaError):
+            return False
         for tp in lost:
             self._pending.pop(tp, None)
             self._committed.pop(tp, None)
+            for handled in self._in_flight:  # old-log offsets still waiting on their outcome rows
+                handled.offsets.pop(tp, None)
         if lost:
             await consumer.seek_to_beginning(*lost)
-            log.warning("partitions_started_over", partitions=len(lost), reason="broker lost committed offsets")
-        return lost
+            log.warning("partitions_started_over", partitions=len(lost), reason="the broker lost the log")
+        return True
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         self._metrics.rebalances.labels("revoked").inc()
