@@ -80,18 +80,26 @@ def _load(directory: Path, out: TextIO) -> Ruleset | None:
         return None
 
 
-def run_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    ruleset = _load(args.dir, out)
+def _load_with_cases(directory: Path, out: TextIO) -> tuple[Ruleset, list[Any]] | None:
+    """The pack and its test cases, or None after printing every problem (the caller exits non-zero)."""
+    ruleset = _load(directory, out)
     if ruleset is None:
-        return EXIT_FAILED
+        return None
     try:
-        cases = load_cases(ruleset.test_files, ruleset)
+        return ruleset, list(load_cases(ruleset.test_files, ruleset))
     except CaseFileError as exc:
-        print(f"INVALID test files in {args.dir}: {len(exc.problems)} problem(s)", file=out)
+        print(f"INVALID test files in {directory}: {len(exc.problems)} problem(s)", file=out)
         for problem in exc.problems:
             print(f"  {problem}", file=out)
+        return None
+
+
+def run_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    loaded = _load_with_cases(args.dir, out)
+    if loaded is None:
         return EXIT_FAILED
+    ruleset, cases = loaded
     if not cases:
         print(f"FAILED {args.dir}: no test cases (add NAME.test.yaml beside the rule files)", file=out)
         return EXIT_FAILED
@@ -110,16 +118,10 @@ def run_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    ruleset = _load(args.dir, out)
-    if ruleset is None:
+    loaded = _load_with_cases(args.dir, out)
+    if loaded is None:
         return EXIT_FAILED
-    try:
-        cases = load_cases(ruleset.test_files, ruleset)
-    except CaseFileError as exc:
-        print(f"INVALID test files in {args.dir}: {len(exc.problems)} problem(s)", file=out)
-        for problem in exc.problems:
-            print(f"  {problem}", file=out)
-        return EXIT_FAILED
+    ruleset, cases = loaded
     print(
         f"ok: {args.dir} version {ruleset.version} (sha256 {ruleset.sha256[:12]}): {len(ruleset.include)} include "
         f"rules, {len(ruleset.route)} route rules, {ruleset.matcher.phrase_count} phrases, {len(cases)} test cases",
