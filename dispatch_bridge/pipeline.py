@@ -145,6 +145,7 @@ def recommendation_record(
     ranking: Ranking,
     produced_at: dt.datetime,
     source_event_id: str,
+    trigger: str = "incident_update",
 ) -> dict[str, Any]:
     """The wire recommendation (contracts.Recommendation) as a plain dict, ready for orjson."""
     incident = event.incident
@@ -163,6 +164,7 @@ def recommendation_record(
         "reasons": assessment.reasons,
         "candidates": ranking.candidates,
         "fallbacks": ranking.fallbacks,
+        "trigger": trigger,
         "agency": event.agency,
         "occurred_at": event.occurred_at,
         "produced_at": produced_at,

@@ -245,9 +245,9 @@ class IncidentProcessor:
         return decision.outcome
 
     def _publish(self, event: IncidentEvent, decision: Decision, ce_id: str, now: dt.datetime,
-                 result: BatchResult) -> dict[str, Any]:
+                 result: BatchResult, trigger: str = "incident_update") -> dict[str, Any]:
         assert decision.ranking is not None
-        record = recommendation_record(event, decision.assessment, decision.ranking, now, event.event_id)
+        record = recommendation_record(event, decision.assessment, decision.ranking, now, event.event_id, trigger)
         value = orjson.dumps(record)
         key = event.incident.id.encode()
         headers = cloudevents.headers(ce_id, cloudevents.RECOMMENDATION_TYPE, self._source, now,
@@ -291,7 +291,7 @@ class IncidentProcessor:
                 continue
             ce_id = cloudevents.event_id("rerank", entry.event.incident.id, entry.event.incident.revision,
                                          top, entry.assessment.ruleset_sha256)
-            entry.recommendation = self._publish(entry.event, decision, ce_id, now, result)
+            entry.recommendation = self._publish(entry.event, decision, ce_id, now, result, "roster_change")
             entry.published = decision.signature
             entry.published_top = top
         return result

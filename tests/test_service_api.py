@@ -118,6 +118,7 @@ async def test_roster_change_reranks_open_crisis_incident_without_cit(broker, un
         ])
         await eventually(lambda: len(out.for_incident("INC-W")) == 2, timeout=20)
         second = out.for_incident("INC-W")[1]
+        assert (first["trigger"], second["trigger"]) == ("incident_update", "roster_change")
         assert second["candidates"][0]["unit_id"] == "P-CIT"
         assert "no_cit_available" not in second["fallbacks"]
         assert second["incident_revision"] == 1

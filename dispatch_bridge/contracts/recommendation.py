@@ -9,6 +9,9 @@ from pydantic import AwareDatetime, Field
 from dispatch_bridge.contracts.base import WireModel
 from dispatch_bridge.contracts.unit import UnitKind
 
+# Why this recommendation was published: a newer incident revision, or the roster changed under an open
+# crisis call (a CIT unit came free, a team came on shift) and the best responder changed.
+Trigger = Literal["incident_update", "roster_change"]
 ResponseTier = Literal["cit_officer", "mobile_crisis", "co_response", "ems_with_cit", "police_only", "none"]
 
 
@@ -40,6 +43,7 @@ class Recommendation(WireModel):
     reasons: list[Reason] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)
     fallbacks: list[str] = Field(default_factory=list)
+    trigger: Trigger = "incident_update"
     agency: str | None = None
     occurred_at: AwareDatetime | None = None
     produced_at: AwareDatetime

@@ -40,6 +40,7 @@ FALLBACK_WORDS: dict[str, str] = {
     "no_response_needed": "no response needed",
     "unknown_tier": "unknown response tier, CIT officer instead",
     "no_longer_crisis": "no longer a crisis call",
+    "cit_responder_assigned": "a CIT-certified unit is already assigned",
 }
 SAFETY_WORDS: dict[str, str] = {
     "weapon": "weapon",

@@ -192,7 +192,7 @@ async def _show_recommendations(settings: Settings, sent_at: dict[str, float], t
                     rec = orjson.loads(record.value)
                     source = str(rec.get("source_event_id"))
                     latency = None
-                    if source in sent_at and source not in answered:
+                    if rec.get("trigger") != "roster_change" and source in sent_at and source not in answered:
                         answered.add(source)
                         latency = (time.monotonic() - sent_at[source]) * 1000
                     tally.add(rec, latency)
