@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-TEAM_KINDS = frozenset({"mobile_crisis", "co_responder"})
+from dispatch_bridge.contracts.unit import TEAM_KINDS
 
 
 class TeamChannelSettings(BaseModel):

@@ -14,6 +14,7 @@ import structlog
 
 from dispatch_bridge.bus.producer import DeliveryAborted
 from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.contracts.unit import TEAM_KINDS
 from dispatch_bridge.domain import Assessment, Ranking
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.outcomes import (
@@ -28,7 +29,6 @@ from dispatch_bridge.triage import TriageContext
 
 log = structlog.get_logger(__name__)
 
-TEAM_KINDS = frozenset({"mobile_crisis", "co_responder"})
 # Consecutive failures of a whole batch before it is tried row by row.
 ISOLATE_AFTER_FAILURES = 3
 # Looked up, nothing found: remembered so that later revisions of the incident do not ask again.

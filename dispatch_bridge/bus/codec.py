@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from dispatch_bridge.contracts import IncidentEvent, UnitStatus
+from dispatch_bridge.contracts import IncidentEvent
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,10 +28,6 @@ class InvalidEvent(Exception):
 
 def decode_incident(value: bytes | None, max_bytes: int) -> IncidentEvent:
     return _decode(IncidentEvent, value, max_bytes)
-
-
-def decode_unit(value: bytes | None, max_bytes: int) -> UnitStatus:
-    return _decode(UnitStatus, value, max_bytes)
 
 
 def _decode(model: type[M], value: bytes | None, max_bytes: int) -> M:

@@ -39,7 +39,6 @@ class OutputProducer:
         self._kafka = kafka
         self._on_retry = on_retry
         self._producer: AIOKafkaProducer | None = None
-        self.last_success_monotonic = 0.0
 
     @property
     def client(self) -> AIOKafkaProducer:
@@ -80,7 +79,6 @@ class OutputProducer:
         while pending:
             failed = await self._send_all(pending)
             if not failed:
-                self.last_success_monotonic = asyncio.get_running_loop().time()
                 return
             pending = failed
             if self._on_retry is not None:

@@ -11,6 +11,8 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 from dispatch_bridge.contracts.base import WireModel, known_time_zone
 
 UnitKind = Literal["patrol", "mobile_crisis", "co_responder", "ems"]
+# Kinds that are teams (service hours, service area, capacity) rather than patrol or EMS units.
+TEAM_KINDS: frozenset[str] = frozenset({"mobile_crisis", "co_responder"})
 UnitStatusCode = Literal["available", "dispatched", "enroute", "on_scene", "out_of_service", "off_duty"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "daily"]
 

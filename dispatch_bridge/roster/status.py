@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# TEAM_KINDS is defined with the unit contract and re-exported here for the ranking.
+from dispatch_bridge.contracts.unit import TEAM_KINDS as TEAM_KINDS
 from dispatch_bridge.contracts.unit import UnitStatus
 
 # Availability classes of a unit, best first (ranking settings choose which ones may be proposed, in what order).
@@ -10,7 +12,6 @@ ON_SCENE_AVAILABLE = 1
 ENROUTE = 2  # dispatched or en route to a call of known priority: proposable only if that call is less urgent
 NOT_AVAILABLE = -1
 CLASS_NAMES = ("available", "on_scene_available", "enroute_lower_priority")
-TEAM_KINDS = frozenset({"mobile_crisis", "co_responder"})
 OUT_OF_SERVICE = frozenset({"off_duty", "out_of_service"})
 
 
