@@ -236,7 +236,8 @@ class Service:
         snapshot_hour: dt.datetime | None = None
         while not self._stop.is_set():
             now_mono = time.monotonic()
-            if now_mono >= next_health:
+            health_tick = now_mono >= next_health
+            if health_tick:
                 next_health = now_mono + HEALTH_INTERVAL_SECONDS
                 await self._check_broker()
                 self._export_coverage()
@@ -248,8 +249,11 @@ class Service:
                 self._refresh_roster_files()
             now = self.clock()
             if next_schedule is not None and now >= next_schedule:
-                self._rerank_wanted = True
-            next_schedule = self.roster.next_schedule_change(now)
+                self._rerank_wanted = True  # a team came on (or went off) shift
+                next_schedule = None
+            if next_schedule is None or health_tick:
+                # Looked up again when passed, and on the health cadence (the teams file may have changed).
+                next_schedule = self.roster.next_schedule_change(now)
             if self._rerank_wanted:
                 self._rerank_wanted = False
                 await self._rerank()
