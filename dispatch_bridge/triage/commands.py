@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -74,10 +75,14 @@ def _load(directory: Path, out: TextIO) -> Ruleset | None:
     try:
         return load_ruleset(directory)
     except RulesetError as exc:
-        print(f"INVALID {directory}: {len(exc.problems)} problem(s)", file=out)
-        for problem in exc.problems:
-            print(f"  {problem}", file=out)
+        _print_problems(f"INVALID {directory}", exc.problems, out)
         return None
+
+
+def _print_problems(title: str, problems: Sequence[str], out: TextIO) -> None:
+    print(f"{title}: {len(problems)} problem(s)", file=out)
+    for problem in problems:
+        print(f"  {problem}", file=out)
 
 
 def _load_with_cases(directory: Path, out: TextIO) -> tuple[Ruleset, list[Any]] | None:
@@ -88,9 +93,7 @@ def _load_with_cases(directory: Path, out: TextIO) -> tuple[Ruleset, list[Any]] 
     try:
         return ruleset, list(load_cases(ruleset.test_files, ruleset))
     except CaseFileError as exc:
-        print(f"INVALID test files in {directory}: {len(exc.problems)} problem(s)", file=out)
-        for problem in exc.problems:
-            print(f"  {problem}", file=out)
+        _print_problems(f"INVALID test files in {directory}", exc.problems, out)
         return None
 
 
