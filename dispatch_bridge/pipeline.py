@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.contracts.structs import IncidentEvent
 from dispatch_bridge.domain import NO_RESPONSE, Assessment, Ranking
 from dispatch_bridge.triage.model import TriageContext
 

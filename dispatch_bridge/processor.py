@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
@@ -23,7 +24,7 @@ from dispatch_bridge.bus.codec import InvalidEvent, decode_incident
 from dispatch_bridge.bus.consumer import Batch, ConsumptionHalted, Handled
 from dispatch_bridge.bus.deadletter import dead_letter
 from dispatch_bridge.bus.producer import Outgoing, OutputProducer
-from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.contracts.structs import IncidentEvent
 from dispatch_bridge.domain import Assessment, Ranking
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.pipeline import (
@@ -328,7 +329,7 @@ def _slim(event: IncidentEvent) -> IncidentEvent:
     """
     if not event.incident.narrative:
         return event
-    return event.model_copy(update={"incident": event.incident.model_copy(update={"narrative": []})})
+    return msgspec.structs.replace(event, incident=msgspec.structs.replace(event.incident, narrative=[]))
 
 
 def _child(cache: dict[str, Any], metric: Any, label: str) -> Any:

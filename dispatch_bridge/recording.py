@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import structlog
 
 from dispatch_bridge.bus.producer import DeliveryAborted
-from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.contracts.structs import IncidentEvent
 from dispatch_bridge.contracts.unit import TEAM_KINDS
 from dispatch_bridge.domain import Assessment, Ranking
 from dispatch_bridge.metrics import Metrics

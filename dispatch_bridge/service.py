@@ -22,7 +22,7 @@ from dispatch_bridge.bus.consumer import GroupConsumer
 from dispatch_bridge.bus.kafka_config import connection_kwargs
 from dispatch_bridge.bus.producer import OutputProducer
 from dispatch_bridge.bus.table import TableReader
-from dispatch_bridge.contracts import IncidentEvent
+from dispatch_bridge.contracts.structs import IncidentEvent
 from dispatch_bridge.domain import Assessment, Ranking
 from dispatch_bridge.feedback import FeedbackHandler
 from dispatch_bridge.metrics import Metrics

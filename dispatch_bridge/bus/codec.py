@@ -1,20 +1,16 @@
 """Decode input records, and say why one is invalid without echoing a byte of caller data.
 
-Validation happens once, straight from bytes (``model_validate_json``): no intermediate dict. A failure is
-classified into a short reason code (the metric label and dead-letter header) and a reason text built only
-from field paths and pydantic error types, never from the offending values.
+Validation happens once, straight from bytes and with no intermediate dict: msgspec on the hot path, the pydantic
+contract whenever msgspec refuses (``dispatch_bridge.contracts.structs``). A failure is classified into a short
+reason code (the metric label and dead-letter header) and a reason text built only from field paths and pydantic
+error types, never from the offending values.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from pydantic import ValidationError
 
-from pydantic import BaseModel, ValidationError
-
-from dispatch_bridge.contracts import IncidentEvent
-
-
-M = TypeVar("M", bound=BaseModel)
+from dispatch_bridge.contracts.structs import IncidentEvent, decode_incident_event
 
 
 class InvalidEvent(Exception):
@@ -27,16 +23,12 @@ class InvalidEvent(Exception):
 
 
 def decode_incident(value: bytes | None, max_bytes: int) -> IncidentEvent:
-    return _decode(IncidentEvent, value, max_bytes)
-
-
-def _decode(model: type[M], value: bytes | None, max_bytes: int) -> M:
     if value is None:
         raise InvalidEvent("empty_value", "record has no value")
     if len(value) > max_bytes:
         raise InvalidEvent("oversized", f"record of {len(value)} bytes exceeds the limit of {max_bytes}")
     try:
-        return model.model_validate_json(value)
+        return decode_incident_event(value)
     except ValidationError as exc:
         invalid = _classify(exc)
         if invalid.code == "invalid_json" and not _is_utf8(value):

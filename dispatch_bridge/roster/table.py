@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatch_bridge.contracts.incident import Incident
+from dispatch_bridge.contracts.structs import decode_unit_status
 from dispatch_bridge.contracts.unit import UnitStatus
 from dispatch_bridge.roster.config import RosterSettings
 from dispatch_bridge.roster.grid import SpatialGrid
@@ -236,7 +237,7 @@ class Roster:
         """
         if value is None:
             return self.remove_unit(key.decode("utf-8", "replace")) if key else IGNORED
-        return self.apply_unit(UnitStatus.model_validate_json(value))
+        return self.apply_unit(decode_unit_status(value))
 
     def remove_unit(self, unit_id: str) -> RosterChange:
         """Tombstone (null value on the compacted topic): forget the unit; older snapshots stay ignored."""

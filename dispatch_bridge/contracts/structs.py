@@ -1,0 +1,176 @@
+"""The hot-path decoders: the incident and unit contracts as msgspec Structs, with pydantic as the referee.
+
+The pydantic models beside this module are the contract: they generate the published JSON Schemas and explain
+every rejection. Decoding a 2 KB incident with them costs about 30 us, most of a CAD event's budget; msgspec
+decodes and type-checks the same bytes into these Structs in about 7 us. The Structs mirror the models field for
+field (same names, types, bounds and defaults; unknown fields ignored; strict: a string is never a number), so
+everything downstream reads an event the same way whichever decoder built it.
+
+The rule that keeps the two honest: **msgspec may only accept what pydantic accepts, with the same values**
+(``tests/test_structs_equivalence.py`` fuzzes it). Whenever msgspec refuses, pydantic decides: it either rejects the
+record with its own safe error (the dead-letter reason) or accepts something msgspec is stricter about (a time
+without seconds, a duplicated key) and the result is converted to the Struct. One known difference is kept: a
+time with more than six fractional digits is rounded to the microsecond here and truncated by pydantic.
+
+Team documents (service hours, service area) carry validators (time zones, shift syntax) that only the pydantic
+model has; a unit record with either goes to pydantic whole and is used as the pydantic model, which reads the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from pydantic import ValidationError
+
+from dispatch_bridge.contracts import incident as models
+from dispatch_bridge.contracts import unit as unit_models
+
+# WireModel's str_max_length applies to every string of every contract.
+Str = Annotated[str, msgspec.Meta(max_length=100_000)]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+AwareTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+
+
+class _Struct(msgspec.Struct, frozen=True):
+    """Frozen like the pydantic models; each class also says kw_only (msgspec applies it per class)."""
+
+
+class NarrativeEntry(_Struct, kw_only=True):
+    at: AwareTime | None = None
+    text: Str
+
+
+class Location(_Struct, kw_only=True):
+    address: Str | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    beat: Str | None = None
+    district: Str | None = None
+
+
+class AssignedUnit(_Struct, kw_only=True):
+    unit_id: NonEmpty
+    dispatched_at: AwareTime | None = None
+    enroute_at: AwareTime | None = None
+    on_scene_at: AwareTime | None = None
+    cleared_at: AwareTime | None = None
+
+
+class Incident(_Struct, kw_only=True):
+    id: Id
+    revision: Annotated[int, msgspec.Meta(ge=0, le=models.INT64_MAX)]
+    nature_code: Str
+    nature_text: Str = ""
+    apco_type: Str | None = None
+    priority: Annotated[int, msgspec.Meta(ge=-models.INT32_MAX, le=models.INT32_MAX)] | None = None
+    determinant: Str | None = None
+    caller_party: Literal["first", "second", "third", "officer", "unknown"] | None = None
+    narrative: list[NarrativeEntry] = msgspec.field(default_factory=list)
+    location: Location | None = None
+    flags: list[Str] = msgspec.field(default_factory=list)
+    units: list[AssignedUnit] = msgspec.field(default_factory=list)
+    disposition: list[Str] = msgspec.field(default_factory=list)
+
+
+class IncidentEvent(_Struct, kw_only=True):
+    schema_version: Literal[1]
+    event_id: Id
+    event_type: Literal["incident.created", "incident.updated", "incident.closed"]
+    occurred_at: AwareTime
+    agency: Str
+    incident: Incident
+
+
+class UnitLocation(_Struct, kw_only=True):
+    lat: Latitude
+    lon: Longitude
+    at: AwareTime | None = None
+
+
+class CrewMember(_Struct, kw_only=True):
+    id: NonEmpty
+    cit_certified_until: dt.date | None = None
+
+
+class UnitStatus(_Struct, kw_only=True):
+    schema_version: Literal[1]
+    unit_id: Id
+    kind: Literal["patrol", "mobile_crisis", "co_responder", "ems"]
+    status: Literal["available", "dispatched", "enroute", "on_scene", "out_of_service", "off_duty"]
+    status_text: Str | None = None
+    location: UnitLocation | None = None
+    crew: list[CrewMember] = msgspec.field(default_factory=list)
+    beat: Str | None = None
+    district: Str | None = None
+    updated_at: AwareTime
+    # Read only to see whether they are there: a document with either is decoded by the pydantic model.
+    service_hours: Any = None
+    service_area: Any = None
+    capacity: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    available_on_scene: bool | None = None
+    assignment_id: Str | None = None
+    assignment_priority: int | None = None
+    active_assignments: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+# What msgspec raises for bad input: its own errors, and UnicodeDecodeError for bytes that are not UTF-8.
+_REFUSALS = (msgspec.MsgspecError, ValueError, RecursionError)
+_incident_decoder = msgspec.json.Decoder(IncidentEvent)
+_unit_decoder = msgspec.json.Decoder(UnitStatus)
+
+
+def _utf8(value: bytes) -> bool:
+    """msgspec skips the values of fields it does not read without checking their UTF-8; pydantic refuses the
+    whole document. ASCII (nearly every CAD record) is checked at memory speed."""
+    if value.isascii():
+        return True
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_incident_event(value: bytes) -> IncidentEvent:
+    """An incident event from JSON bytes; raises ``pydantic.ValidationError`` (safe to report) when invalid."""
+    if _utf8(value):
+        try:
+            return _incident_decoder.decode(value)
+        except _REFUSALS:
+            pass
+    # msgspec's messages may quote the input ("Invalid enum value 'X'"): pydantic explains the rejection.
+    model = models.IncidentEvent.model_validate_json(value)
+    return msgspec.convert(model.model_dump(), IncidentEvent)
+
+
+def decode_unit_status(value: bytes) -> UnitStatus | unit_models.UnitStatus:
+    """A unit status from JSON bytes; raises ``pydantic.ValidationError`` when invalid."""
+    if not _utf8(value):
+        return unit_models.UnitStatus.model_validate_json(value)
+    try:
+        status = _unit_decoder.decode(value)
+    except _REFUSALS:
+        return unit_models.UnitStatus.model_validate_json(value)
+    if status.service_hours is None and status.service_area is None:
+        return status
+    return unit_models.UnitStatus.model_validate_json(value)
+
+
+__all__ = [
+    "AssignedUnit",
+    "CrewMember",
+    "Incident",
+    "IncidentEvent",
+    "Location",
+    "NarrativeEntry",
+    "UnitLocation",
+    "UnitStatus",
+    "ValidationError",
+    "decode_incident_event",
+    "decode_unit_status",
+]
