@@ -1,8 +1,8 @@
 """Realistic CAD traffic for the benchmarks, built on the demo shift and cheap to multiply to a million events.
 
 ``build_traffic()`` runs the demo shift generator once (its calls, scripts and roster are the realistic part), pads
-every incident narrative to about 1 KB with neutral CAD remarks (checked against the real triage: padding never
-changes an assessment), grows the roster to 1,000 units spread over the same city, and classifies each incident
+every incident narrative to about 1 KB with neutral CAD remarks, the same remarks in every revision of a call as a
+CAD snapshot would repeat them (checked against the real triage: padding never changes an assessment), grows the roster to 1,000 units spread over the same city, and classifies each incident
 event with the real triage core so the benchmark knows which ones are crisis calls.
 
 Multiplying is byte substitution, not re-encoding: copy ``k`` of the shift renames ``INC-0001`` to
@@ -99,11 +99,12 @@ def build_traffic(seed: int = 7, calls: int = 600, units: int = 1000, narrative_
 
     templates: list[IncidentTemplate] = []
     flips = 0
+    fillers: dict[str, list[str]] = {}
     for record in shift.records():
         if record.kind != "incidents":
             continue
         original = IncidentEvent.model_validate_json(record.value)
-        padded_doc = _pad(orjson.loads(record.value), narrative_bytes, rng)
+        padded_doc = _pad(orjson.loads(record.value), narrative_bytes, rng, fillers)
         value = orjson.dumps(padded_doc)
         padded = IncidentEvent.model_validate_json(value)
         before, after = triage(original, ruleset), triage(padded, ruleset)
@@ -124,18 +125,27 @@ def build_traffic(seed: int = 7, calls: int = 600, units: int = 1000, narrative_
     return Traffic(start, roster, templates, docs, flips)
 
 
-def _pad(doc: dict[str, Any], narrative_bytes: int, rng: random.Random) -> dict[str, Any]:
+def _pad(doc: dict[str, Any], narrative_bytes: int, rng: random.Random,
+         fillers: dict[str, list[str]]) -> dict[str, Any]:
+    """Neutral remarks after the call's first comment, the same ones in every revision of the call.
+
+    A CAD snapshot repeats the call's earlier comments, in order, and appends the new ones: so does the padded
+    traffic (the first revision is padded to ``narrative_bytes``; later ones carry the same remarks and grow).
+    """
     narrative = doc["incident"]["narrative"]
-    size = sum(len(entry["text"]) for entry in narrative)
-    at = narrative[-1]["at"] if narrative else doc["occurred_at"]
-    filler = list(FILLER)
-    rng.shuffle(filler)
-    n = 0
-    while size < narrative_bytes:
-        text = filler[n % len(filler)]
-        narrative.insert(len(narrative) // 2, {"at": at, "text": text})  # facts stay first and last
-        size += len(text)
-        n += 1
+    filler = fillers.get(doc["incident"]["id"])
+    if filler is None:
+        shuffled = list(FILLER)
+        rng.shuffle(shuffled)
+        filler, size, n = [], sum(len(entry["text"]) for entry in narrative), 0
+        while size < narrative_bytes:
+            filler.append(shuffled[n % len(shuffled)])
+            size += len(filler[-1])
+            n += 1
+        fillers[doc["incident"]["id"]] = filler
+    at = narrative[0]["at"] if narrative else doc["occurred_at"]
+    padding = [{"at": at, "text": text} for text in filler]
+    narrative[1:1] = padding  # the first comment stays first; later ones keep their order after the remarks
     return doc
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from dispatch_bridge.contracts.structs import IncidentEvent
 from dispatch_bridge.domain import NO_RESPONSE, Assessment, Ranking
+from dispatch_bridge.triage.evaluate import TriageMemo
 from dispatch_bridge.triage.model import TriageContext
 
 # What became of an incident event: the ``outcome`` of the canonical log line and the metric label.
@@ -40,6 +41,8 @@ class OpenIncident:
     recommendation: dict[str, Any] | None = None
     # Facts from outside the event (premise history), looked up once per incident.
     context: TriageContext | None = None
+    # What triage learned from the earlier revisions (hashes and facts, no narrative).
+    memo: TriageMemo | None = None
 
 
 class IncidentBook:

@@ -40,7 +40,7 @@ from dispatch_bridge.pipeline import (
 )
 from dispatch_bridge.recipients import TeamChannelFilter
 from dispatch_bridge.settings import Settings
-from dispatch_bridge.triage import TriageContext
+from dispatch_bridge.triage import TriageContext, TriageMemo
 
 log = structlog.get_logger("dispatch_bridge.events")
 
@@ -52,7 +52,8 @@ def utc_now() -> dt.datetime:
 
 
 class Triage(Protocol):
-    def __call__(self, event: IncidentEvent, context: TriageContext | None = None) -> Assessment: ...
+    def __call__(self, event: IncidentEvent, context: TriageContext | None = None,
+                 memo: TriageMemo | None = None) -> Assessment: ...
 
 
 # Facts from outside the event (premise history, kept in memory); None when there are none.
@@ -213,14 +214,15 @@ class IncidentProcessor:
         if self.book.is_stale(event):
             return STALE
         previous = self.book.get(event.incident.id)
-        assessment = self._triage(event)
+        memo = previous.memo if previous is not None and previous.memo is not None else TriageMemo()
         context = previous.context if previous is not None else None
+        assessment = self._triage(event, _with_history(context), memo)
         if context is None and self._premise is not None and assessment.score > 0:
             # Only calls with some behavioral signal pay for the lookup; premise history alone never flags
             # a call. Looked up once per incident and kept: the place does not change between revisions.
             context = self._premise(event)
-        if context is not None and context.premise_crisis_calls:
-            assessment = self._triage(event, context)
+            if _with_history(context) is not None:
+                assessment = self._triage(event, context, memo)
         # Ranked as of the event's own time, not the wall clock: team hours, certification days and AVL ages
         # then read the same on a redelivery or a replay as they did live, so the output is reproducible.
         decision = decide(event, assessment, previous,
@@ -231,7 +233,7 @@ class IncidentProcessor:
                              previous.published if previous else None,
                              previous.published_top if previous else None,
                              previous.recommendation if previous else None,
-                             context)
+                             context, memo)
         if decision.outcome == RECOMMENDED:
             assert decision.ranking is not None
             ce_id = cloudevents.event_id(record.topic, record.partition, record.offset, assessment.ruleset_sha256)
@@ -305,14 +307,31 @@ class IncidentProcessor:
 def worth_recording(event: IncidentEvent, assessment: Assessment, previous: OpenIncident | None) -> bool:
     """Whether this revision carries anything the coordinator's evaluation reads.
 
-    Every call is counted (its first revision), every crisis revision is kept (units, times, flags), and an
-    ordinary call is written again only when its type changes or it closes or gets a disposition, which is what
-    "ended as a crisis but was not flagged" needs. Other revisions of ordinary calls (unit moves, comments on a
-    theft report) are most of a CAD's traffic and change nothing in the report.
+    Every call is counted (its first revision). A crisis call is written again whenever anything the store
+    keeps of it changes: its units and their times, disposition, type, place, CAD flags or the verdict. A
+    revision that only adds a comment or repeats the snapshot changes no column the evaluation reads, so it
+    costs no row. (The CIT status of an assigned unit is taken as of the revisions that are written: a crew
+    change aboard a unit mid-call shows from the call's next change, at the latest its close.) An ordinary
+    call is written again only when its type changes or it closes or gets a disposition, which is what "ended
+    as a crisis but was not flagged" needs. The rest, unit moves and comments on a theft report, is most of a
+    CAD's traffic and changes nothing in the report.
     """
-    if previous is None or assessment.crisis or previous.assessment.crisis:
+    if previous is None:
         return True
     incident, before = event.incident, previous.event.incident
+    if assessment.crisis or previous.assessment.crisis:
+        verdict, known = assessment, previous.assessment
+        return (
+            event.event_type == "incident.closed"
+            or incident.units != before.units
+            or incident.disposition != before.disposition
+            or incident.nature_code != before.nature_code
+            or incident.apco_type != before.apco_type
+            or incident.location != before.location
+            or incident.flags != before.flags
+            or (verdict.crisis, verdict.response, verdict.score, verdict.ruleset_version)
+            != (known.crisis, known.response, known.score, known.ruleset_version)
+        )
     return (
         event.event_type == "incident.closed"
         or bool(incident.disposition)
@@ -330,6 +349,11 @@ def _slim(event: IncidentEvent) -> IncidentEvent:
     if not event.incident.narrative:
         return event
     return msgspec.structs.replace(event, incident=msgspec.structs.replace(event.incident, narrative=[]))
+
+
+def _with_history(context: TriageContext | None) -> TriageContext | None:
+    """The premise context as triage should see it: only when the place has crisis history to show."""
+    return context if context is not None and context.premise_crisis_calls else None
 
 
 def _child(cache: dict[str, Any], metric: Any, label: str) -> Any:

@@ -37,6 +37,7 @@ from dispatch_bridge.triage import (
     RulesetHolder,
     ShadowEvaluator,
     TriageContext,
+    TriageMemo,
     load_ruleset,
     triage,
 )
@@ -87,8 +88,9 @@ class Service:
 
     # -- the pure core, bound to the live ruleset and roster -----------------------------------------------
 
-    def _triage(self, event: IncidentEvent, context: TriageContext | None = None) -> Assessment:
-        live = triage(event, self.rules.current, context)
+    def _triage(self, event: IncidentEvent, context: TriageContext | None = None,
+                memo: TriageMemo | None = None) -> Assessment:
+        live = triage(event, self.rules.current, context, memo)
         if self.shadow is not None:
             before = self.shadow.disagreements
             self.shadow.evaluate(event, live, context)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import orjson
 
-from dispatch_bridge.contracts import IncidentEvent, Recommendation
+from dispatch_bridge.contracts import Recommendation, structs
 from dispatch_bridge.domain import Assessment, Candidate, Ranking, Reason
 from dispatch_bridge.pipeline import (
     NOT_CRISIS,
@@ -27,9 +27,10 @@ CALM = Assessment(False, 0.0, "none", "v1", SHA)
 RANKED = Ranking((Candidate("P-1", "patrol", "CIT: Ofc 1, available", 180, 1200, ("1",)),), ())
 
 
-def ev(incident_id="INC-1", revision=1, minutes=0, **fields) -> IncidentEvent:
+def ev(incident_id="INC-1", revision=1, minutes=0, **fields) -> structs.IncidentEvent:
+    """An event as the processor holds one (the hot-path decoder's Struct)."""
     raw = incident_event(incident_id, revision, at=T0 + dt.timedelta(minutes=minutes), **fields)
-    return IncidentEvent.model_validate_json(orjson.dumps(raw))
+    return structs.decode_incident_event(orjson.dumps(raw))
 
 
 def entry(event, assessment, published=None) -> OpenIncident:
@@ -110,3 +111,26 @@ def test_only_revisions_the_evaluation_reads_are_recorded():
     assert worth_recording(ev(revision=2, nature_code="THEFT", event_type="incident.closed"), CALM, previous)
     assert worth_recording(ev(revision=2, nature_code="THEFT", disposition=["RPT"]), CALM, previous)
     assert worth_recording(ev(revision=2, nature_code="THEFT"), CRISIS, previous)
+
+
+def test_a_crisis_revision_is_recorded_when_anything_the_store_keeps_changes():
+    narrative = ["hearing voices"]
+    previous = entry(ev(narrative=narrative, units=[{"unit_id": "P-1"}]), CRISIS)
+    same = {"narrative": narrative, "units": [{"unit_id": "P-1"}]}
+    assert not worth_recording(ev(revision=2, **same), CRISIS, previous)
+    assert not worth_recording(ev(revision=2, **{**same, "narrative": [*narrative, "pacing"]}), CRISIS, previous)
+    for change in (
+        {"units": [{"unit_id": "P-1", "on_scene_at": "2026-11-20T14:09:00Z"}]},
+        {"units": [{"unit_id": "P-1"}, {"unit_id": "MCT-1"}]},
+        {"units": []},
+        {"disposition": ["TRANSPORT"]},
+        {"nature_code": "SUICIDE"},
+        {"apco_type": "SUICIDE"},
+        {"flags": ["CIT_DECLINED"]},
+        {"lat": 41.9},
+        {"event_type": "incident.closed"},
+    ):
+        assert worth_recording(ev(revision=2, **{**same, **change}), CRISIS, previous), change
+    retiered = Assessment(True, 0.9, "mobile_crisis", "v1", SHA)
+    assert worth_recording(ev(revision=2, **same), retiered, previous)
+    assert worth_recording(ev(revision=2, **same), CALM, previous)  # no longer a crisis

@@ -52,7 +52,8 @@ def _sqlite_encode(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     _require_aware(value)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times cheaper than strftime, and pads years below 1000 (strftime's %Y does not).
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def _sqlite_decode(value: Any) -> dt.datetime | None:

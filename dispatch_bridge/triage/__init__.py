@@ -5,7 +5,7 @@ Rules live in YAML packs (``rules/default/``) that a CIT coordinator owns; ``loa
 candidate pack with the live one.
 """
 
-from dispatch_bridge.triage.evaluate import triage
+from dispatch_bridge.triage.evaluate import TriageMemo, triage
 from dispatch_bridge.triage.holder import ReloadResult, RulesetHolder
 from dispatch_bridge.triage.loader import RulesetError, load_ruleset
 from dispatch_bridge.triage.model import Rule, Ruleset, TriageContext
@@ -19,6 +19,7 @@ __all__ = [
     "RulesetHolder",
     "ShadowEvaluator",
     "TriageContext",
+    "TriageMemo",
     "load_ruleset",
     "triage",
 ]

@@ -50,7 +50,8 @@ class ConditionCompiler:
     def __init__(self, vocabulary: Vocabulary, problems: Problems) -> None:
         self._vocabulary = vocabulary
         self._problems = problems
-        self.uses_time = False
+        # The schedules some condition reads, by name: the event time matters to triage only through these.
+        self.schedules_used: dict[str, Callable[[int, int], bool]] = {}
 
     def compile(self, block: Any, path: Path, line: int) -> Condition | None:
         """One `when:` block; None (with problems recorded) when it cannot be compiled."""
@@ -293,7 +294,7 @@ class ConditionCompiler:
             self._problems.add(path, line, f"{key}: unknown schedule {value!r} (pack.yaml schedules: {known})")
             return None
         contains = self._vocabulary.schedules[value]
-        self.uses_time = True
+        self.schedules_used[value] = contains
 
         def condition(view: EventView) -> str | None:
             weekday, minute = view.local_time()

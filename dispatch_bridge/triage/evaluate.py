@@ -10,23 +10,74 @@ Two stages, as every published program works (domain.md 1.4-1.5):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from dispatch_bridge import domain
 from dispatch_bridge.contracts.incident import IncidentEvent
 from dispatch_bridge.triage.model import EventView, Rule, Ruleset, TriageContext
-from dispatch_bridge.triage.text import merged_text
+from dispatch_bridge.triage.text import Facts, PartsMemo
 
 DEFAULT_TIER_RULE = "default-tier"
 Reason = domain.Reason
 
 
-def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None = None) -> domain.Assessment:
+@dataclass(slots=True)
+class TriageMemo:
+    """What triage keeps of one incident between its revisions (the caller holds it, one per open incident).
+
+    A CAD publishes the whole call again on every change: a unit dispatched, en route, on scene, a comment added.
+    Most revisions change nothing triage reads, and the rest add a comment or two to a narrative that is
+    otherwise the same. The memo makes the first kind free (the same inputs give the same assessment) and the
+    second cost only the new comments (facts are kept per narrative part). It holds hashes and facts, never the
+    narrative itself, which the bridge does not keep.
+    """
+
+    ruleset_sha256: str = ""
+    parts: PartsMemo = field(default_factory=PartsMemo)
+    inputs: tuple[Any, ...] | None = None
+    assessment: domain.Assessment | None = None
+
+
+def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None = None,
+           memo: TriageMemo | None = None) -> domain.Assessment:
+    """Assess one event. With a ``memo`` from the incident's earlier revisions the answer is the same, sooner."""
     incident = event.incident
-    text = merged_text(incident.nature_text, [entry.text for entry in incident.narrative])
+    parts = [incident.nature_text, *[entry.text for entry in incident.narrative]]
+    if memo is None:
+        facts = ruleset.matcher.facts_of_parts(parts)
+        return _assess(event, ruleset, context, facts)
+    if memo.ruleset_sha256 != ruleset.sha256:  # a reloaded pack: nothing learned from the old one holds
+        memo.ruleset_sha256, memo.parts, memo.inputs, memo.assessment = ruleset.sha256, PartsMemo(), None, None
+    inputs = _inputs(event, ruleset, context, parts)
+    if inputs == memo.inputs and memo.assessment is not None:
+        return memo.assessment
+    assessment = _assess(event, ruleset, context, ruleset.matcher.facts_of_parts(parts, memo.parts))
+    memo.inputs, memo.assessment = inputs, assessment
+    return assessment
+
+
+def _inputs(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None,
+            parts: list[str]) -> tuple[Any, ...]:
+    """Everything a rule can read, with the narrative as a hash and the time as the schedules' answers."""
+    incident = event.incident
+    when: tuple[bool, ...] = ()
+    if ruleset.schedules_used:
+        local = event.occurred_at.astimezone(ruleset.timezone)
+        weekday, minute = local.weekday(), local.hour * 60 + local.minute
+        when = tuple(contains(weekday, minute) for contains in ruleset.schedules_used)
+    return (event.agency, incident.nature_code, incident.apco_type, incident.determinant, incident.priority,
+            incident.caller_party, tuple(incident.flags), len(parts), hash(tuple(parts)), context, when)
+
+
+def _assess(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None,
+            facts: Facts) -> domain.Assessment:
+    incident = event.incident
     view = EventView(
         incident=incident,
         agency=event.agency,
         apco=ruleset.apco_type(event.agency, incident),
-        facts=ruleset.matcher.facts(text),
+        facts=facts,
         context=context,
         occurred_at=event.occurred_at,
         timezone=ruleset.timezone,

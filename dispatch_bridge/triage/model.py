@@ -31,18 +31,18 @@ class EventView:
     """What the conditions read from one event, derived once per triage call (never stored)."""
 
     __slots__ = (
-        "incident",
-        "agency",
-        "apco",
-        "nature_code",
-        "determinant",
-        "determinant_suffix",
-        "cad_flags",
-        "facts",
-        "context",
+        "_local",
         "_occurred_at",
         "_timezone",
-        "_local",
+        "agency",
+        "apco",
+        "cad_flags",
+        "context",
+        "determinant",
+        "determinant_suffix",
+        "facts",
+        "incident",
+        "nature_code",
     )
 
     def __init__(
@@ -117,6 +117,8 @@ class Ruleset:
     nature_codes: Mapping[str, Mapping[str, str]] = field(repr=False)  # agency ("*" = any) -> code -> APCO type
     test_files: tuple[Path, ...] = field(repr=False)
     description: str = field(default="", repr=False)
+    # The schedules (weekday, minute of day -> inside) that some condition reads: all triage needs of the time.
+    schedules_used: tuple[Callable[[int, int], bool], ...] = field(default=(), repr=False)
 
     @property
     def rules(self) -> tuple[Rule, ...]:

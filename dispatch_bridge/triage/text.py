@@ -8,8 +8,9 @@ fact, yes beats unknown beats no: a later "no weapons" must not hide an earlier 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import ahocorasick
 
@@ -19,6 +20,7 @@ UNKNOWN = "unknown"
 ABSENT = "absent"
 FACT_STATES = (YES, NO, UNKNOWN, ABSENT)
 _RANK = {NO: 1, UNKNOWN: 2, YES: 3}
+Facts = dict[str, tuple[str, str]]  # fact -> (state, evidence span)
 _NEUTRAL = ""  # a cue that consumes tokens without changing the state ("no longer", "no one")
 
 # Clause breaks become "." so negation never reaches across them; every other non-alphanumeric ASCII character
@@ -45,6 +47,18 @@ def normalise(text: str) -> str:
     return mapped.strip()
 
 
+@dataclass(slots=True)
+class PartsMemo:
+    """What was read of one call's texts: each part's hash in order, and the facts they gave.
+
+    Compact on purpose (one per open incident, tens of thousands of them): eight bytes per part and a small
+    dict. Hashes, never text: the bridge does not keep narratives.
+    """
+
+    hashes: array[int] = field(default_factory=lambda: array("q"))
+    merged: Facts = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Phrase:
     """One lexicon entry as written in the pack: `text` may end in `*` to match any word ending."""
@@ -69,7 +83,7 @@ class CueWords:
 
 def phrase_problem(text: str) -> str | None:
     """Why a lexicon phrase cannot be compiled, or None when it is fine."""
-    body = text[:-1] if text.endswith("*") else text
+    body = text.removesuffix("*")
     if "*" in body:
         return f"phrase {text!r}: '*' is only allowed at the end (any word ending)"
     if not normalise(body).strip(". "):
@@ -119,9 +133,31 @@ class NarrativeMatcher:
             self._automaton.make_automaton()
         self._window = cues.window
 
-    def facts(self, text: str) -> dict[str, tuple[str, str]]:
+    def facts_of_parts(self, parts: Sequence[str], memo: PartsMemo | None = None) -> Facts:
+        """The facts of a call's texts (nature text, then each narrative comment, each its own clause).
+
+        Negation and after-cues never reach across a clause, and a fact takes its strongest state with the
+        evidence of the first clause that said so: the facts of a text followed by more text are the first
+        text's facts merged with the rest's. A CAD snapshot repeats the call's earlier comments in order and
+        appends new ones, so with the incident's ``memo`` a revision reads only the comments after those it
+        has already read (and everything again when an earlier comment changed).
+        """
+        if memo is None:
+            return self.facts(_joined(parts))
+        hashes = array("q", map(hash, parts))
+        read = len(memo.hashes)
+        if read and len(hashes) >= read and hashes[:read] == memo.hashes:
+            found = dict(memo.merged)
+            if len(hashes) > read:
+                _merge(found, self.facts(_joined(parts[read:])))
+        else:
+            found = self.facts(_joined(parts))
+        memo.hashes, memo.merged = hashes, found
+        return dict(found)
+
+    def facts(self, text: str) -> Facts:
         """Scan normalised text once: {fact: (state, evidence span)} for every fact it mentions."""
-        found: dict[str, tuple[str, str]] = {}
+        found: Facts = {}
         if not text or not self.phrase_count:
             return found
         size = len(text)
@@ -139,7 +175,8 @@ class NarrativeMatcher:
             if after is not None and whole_word and last_changes:
                 if text.count(" ", last_stop, start) <= 2 and text.find(".", last_stop, start) < 0:
                     for fact, previous in last_changes:
-                        if previous is None or _RANK[after] >= _RANK[previous[0]]:
+                        # Strictly stronger only: on a tie the earlier evidence stays, as everywhere else.
+                        if previous is None or _RANK[after] > _RANK[previous[0]]:
                             found[fact] = (after, found[fact][1])
                         else:
                             found[fact] = previous
@@ -181,14 +218,21 @@ class NarrativeMatcher:
         return found
 
 
+def _joined(parts: Iterable[str]) -> str:
+    return normalise(" . ".join(part for part in parts if part))
+
+
+def _merge(found: Facts, facts: Facts) -> None:
+    """Fold later text's facts into earlier text's: the strongest state wins, the earlier evidence on a tie."""
+    for fact, said in facts.items():
+        previous = found.get(fact)
+        if previous is None or _RANK[said[0]] > _RANK[previous[0]]:
+            found[fact] = said
+
+
 def _word_end(text: str, index: int) -> int:
     size = len(text)
     while index < size and text[index] not in _WORD_EDGE:
         index += 1
     return index
 
-
-def merged_text(nature_text: str, entries: Iterable[str]) -> str:
-    """Nature text and every narrative comment as one normalised string, each as its own clause."""
-    parts = [nature_text, *entries]
-    return normalise(" . ".join(part for part in parts if part))
