@@ -3,12 +3,13 @@
     python -m bench.breakdown [--events 20000] [--batch 1000]
 
 Replays a backlog (``bench.traffic``) through the same calls ``IncidentProcessor`` makes, in the same order,
-timing each stage separately with ``perf_counter_ns``: decode (pydantic ``model_validate_json``), triage, premise
-history lookup (once per incident with a behavioral signal), ranking (crisis calls, 1,000-unit roster),
-recommendation encoding, outcome rows and the batch write (SQLite, one transaction per ``--batch`` events), the
-INFO log line (structlog as configured by the service, to /dev/null) and, for ``cad.units``, decode + apply.
-Beside them, the alternatives worth knowing: plain ``orjson.loads`` (the parse floor) and a msgspec typed
-decode of the same incident schema. Each figure is microseconds per event of the kind the stage applies to, and
+timing each stage separately with ``perf_counter_ns``: decode (msgspec, pydantic on refusal), triage (with the
+incident's memo, as the processor keeps it), premise history lookup (once per incident with a behavioral signal),
+ranking (crisis calls, 1,000-unit roster), recommendation encoding, outcome rows (the revisions the processor
+records) and the batch write (SQLite, one transaction per ``--batch`` events), the INFO log line (structlog as
+configured by the service, to /dev/null) and, for ``cad.units``, decode + apply. Beside them, the alternatives
+worth knowing: plain ``orjson.loads`` (the parse floor), the pydantic contract's own decode, and triage without
+the memo. Each figure is microseconds per event of the kind the stage applies to, and
 microseconds per backlog event (what it costs the throughput figure). One core, no Kafka: add the passthrough's
 own CPU per event to compare with the end-to-end bench.
 """
@@ -20,7 +21,6 @@ import asyncio
 import datetime as dt
 import gc
 import os
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -32,70 +32,18 @@ import structlog
 from bench.traffic import DEFAULT_RULES, backlog, build_traffic
 from dispatch_bridge.bus import cloudevents
 from dispatch_bridge.bus.codec import decode_incident
+from dispatch_bridge.contracts import IncidentEvent
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.outcomes import open_store
 from dispatch_bridge.outcomes.config import StoreSettings
-from dispatch_bridge.pipeline import recommendation_record
+from dispatch_bridge.pipeline import OpenIncident, recommendation_record
+from dispatch_bridge.processor import _slim, worth_recording
 from dispatch_bridge.recommend import rank
 from dispatch_bridge.recommend.config import RankingSettings
 from dispatch_bridge.recording import StoreRecorder
 from dispatch_bridge.roster import Roster
 from dispatch_bridge.roster.config import RosterSettings
-from dispatch_bridge.triage import load_ruleset, triage
-
-
-# The incident schema as msgspec structs: what a typed msgspec decode of the same bytes costs. msgspec is not a
-# dependency of the service: without it the alternative row is left out.
-try:
-    import msgspec
-except ImportError:  # pragma: no cover - depends on the environment
-    msgspec = None
-
-if msgspec is not None:
-    class _Entry(msgspec.Struct, frozen=True):
-        text: str
-        at: dt.datetime | None = None
-
-
-    class _Location(msgspec.Struct, frozen=True):
-        address: str | None = None
-        lat: float | None = None
-        lon: float | None = None
-        beat: str | None = None
-        district: str | None = None
-
-
-    class _Assigned(msgspec.Struct, frozen=True):
-        unit_id: str
-        dispatched_at: dt.datetime | None = None
-        enroute_at: dt.datetime | None = None
-        on_scene_at: dt.datetime | None = None
-        cleared_at: dt.datetime | None = None
-
-
-    class _Incident(msgspec.Struct, frozen=True):
-        id: str
-        revision: int
-        nature_code: str
-        nature_text: str = ""
-        apco_type: str | None = None
-        priority: int | None = None
-        determinant: str | None = None
-        caller_party: str | None = None
-        narrative: list[_Entry] = []
-        location: _Location | None = None
-        flags: list[str] = []
-        units: list[_Assigned] = []
-        disposition: list[str] = []
-
-
-    class _Event(msgspec.Struct, frozen=True):
-        schema_version: int
-        event_id: str
-        event_type: str
-        occurred_at: dt.datetime
-        agency: str
-        incident: _Incident
+from dispatch_bridge.triage import TriageMemo, load_ruleset, triage
 
 
 async def run(events: int, batch_size: int, gc_mode: str = "default",
@@ -108,15 +56,13 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
         roster.apply_unit_record(key, value)
     ranking = RankingSettings()
     metrics = Metrics()
-    msgspec_decoder = msgspec.json.Decoder(_Event) if msgspec is not None else None
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - the log sink for the whole run
-    stderr, sys.stderr = sys.stderr, devnull
-    try:
-        from dispatch_bridge.observability import configure_logging
+    from dispatch_bridge.observability import configure_logging
 
-        configure_logging("INFO", "json")
-    finally:
-        sys.stderr = stderr
+    # The service writes its log lines straight to file descriptor 2: point that at /dev/null for the replay.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved_stderr = os.dup(2)
+    os.dup2(devnull, 2)
+    configure_logging("INFO", "json")
     log = structlog.get_logger("dispatch_bridge.events")
 
     tmp = workdir or Path(tempfile.mkdtemp(prefix="bench-breakdown-"))
@@ -128,6 +74,7 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
     count: dict[str, int] = defaultdict(int)
     clock = time.perf_counter_ns
     contexts: set[str] = set()
+    book: dict[str, OpenIncident] = {}
     rows: list[object] = []
     now = dt.datetime.now(dt.UTC)
     counter = metrics.events_processed.labels("recommended")
@@ -148,19 +95,24 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
         t = clock()
         orjson.loads(value)
         t = timed("alt: orjson.loads only (parse floor)", t)
-        if msgspec_decoder is not None:
-            msgspec_decoder.decode(value)
-            t = timed("alt: msgspec typed decode", t)
+        IncidentEvent.model_validate_json(value)
+        t = timed("alt: pydantic contract decode (model_validate_json)", t)
         event = decode_incident(value, 1_048_576)
-        t = timed("decode (pydantic model_validate_json)", t)
-        assessment = triage(event, ruleset)
-        t = timed("triage", t)
+        t = timed("decode (msgspec, pydantic on refusal)", t)
+        triage(event, ruleset)
+        t = timed("alt: triage without the incident's memo", t)
+        previous = book.get(event.incident.id)
+        memo = previous.memo if previous is not None and previous.memo is not None else TriageMemo()
+        assessment = triage(event, ruleset, None, memo)
+        t = timed("triage (with the incident's memo)", t)
         if assessment.score > 0 and event.incident.id not in contexts:
             contexts.add(event.incident.id)
             recorder.premise(event)
             t = timed("premise lookup (in-memory index, once per incident)", t)
-        rows.append(recorder.seen(event, assessment, now))
-        t = timed("outcome row built", t)
+        if worth_recording(event, assessment, previous):
+            rows.append(recorder.seen(event, assessment, now))
+        book[event.incident.id] = OpenIncident(_slim(event), 0, assessment, memo=memo)
+        t = timed("outcome row built (revisions worth recording) + book", t)
         if assessment.crisis:
             result = rank(assessment, event.incident, roster, now, ranking)
             t = timed("rank (crisis events)", t)
@@ -183,7 +135,9 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
             count["store write (batch, per row)"] += len(rows)
             rows.clear()
     await store.close()
-    devnull.close()
+    os.dup2(saved_stderr, 2)
+    os.close(saved_stderr)
+    os.close(devnull)
     total = len(records)
     out = {}
     for stage in ns:

@@ -124,9 +124,18 @@ _incident_decoder = msgspec.json.Decoder(IncidentEvent)
 _unit_decoder = msgspec.json.Decoder(UnitStatus)
 
 
-def _utf8(value: bytes) -> bool:
-    """msgspec skips the values of fields it does not read without checking their UTF-8; pydantic refuses the
-    whole document. ASCII (nearly every CAD record) is checked at memory speed."""
+# pydantic's JSON parser refuses nesting deeper than about 200 levels anywhere in a document, even inside a field
+# it ignores, where msgspec skips without a limit. A document with fewer openers than this cannot nest that deep;
+# one with more (a call with a hundred comments, or a hostile one) is decoded by pydantic.
+_MAX_OPENERS = 128
+
+
+def _fast_path_safe(value: bytes) -> bool:
+    """Whether msgspec's answer is sure to be pydantic's. Checked at memory speed: two byte counts, and UTF-8
+    only for the rare non-ASCII record (msgspec skips ignored values without checking their UTF-8; pydantic
+    refuses the whole document)."""
+    if value.count(b"{") + value.count(b"[") >= _MAX_OPENERS:
+        return False
     if value.isascii():
         return True
     try:
@@ -138,7 +147,7 @@ def _utf8(value: bytes) -> bool:
 
 def decode_incident_event(value: bytes) -> IncidentEvent:
     """An incident event from JSON bytes; raises ``pydantic.ValidationError`` (safe to report) when invalid."""
-    if _utf8(value):
+    if _fast_path_safe(value):
         try:
             return _incident_decoder.decode(value)
         except _REFUSALS:
@@ -150,7 +159,7 @@ def decode_incident_event(value: bytes) -> IncidentEvent:
 
 def decode_unit_status(value: bytes) -> UnitStatus | unit_models.UnitStatus:
     """A unit status from JSON bytes; raises ``pydantic.ValidationError`` when invalid."""
-    if not _utf8(value):
+    if not _fast_path_safe(value):
         return unit_models.UnitStatus.model_validate_json(value)
     try:
         status = _unit_decoder.decode(value)
