@@ -10,6 +10,7 @@ accepts, with equal values; and the public decoder's answer always equals pydant
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import random
@@ -73,9 +74,9 @@ def mutate(doc: dict[str, Any], rng: random.Random, edits: int) -> bytes:
         if action < 0.15 and isinstance(parent, dict):
             del parent[last]
         elif action < 0.25 and isinstance(parent, dict):
-            parent[f"unknown_{rng.randrange(3)}"] = rng.choice(EDGES)
+            parent[f"unknown_{rng.randrange(3)}"] = copy.deepcopy(rng.choice(EDGES))
         else:
-            parent[last] = rng.choice(EDGES)
+            parent[last] = copy.deepcopy(rng.choice(EDGES))  # a later edit may change it in place
     value = json.dumps(doc, ensure_ascii=rng.random() < 0.5).encode()  # stdlib: integers beyond 64 bits too
     tweak = rng.random()
     if tweak < 0.05:  # a duplicated key: the first copy with another value
