@@ -244,10 +244,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     mem = results.get("memory")
     if mem:
         first, growth = mem["rss_first_half_max_mb"], mem["growth_mb"]
-        rows.append({"target": f"flat memory over {mem['events']:,} events (second-half max RSS within 5% of first-half)",
-                     "measured": "n/a (too few samples)" if growth is None else
-                     f"{first:.0f} MB -> {mem['rss_second_half_max_mb']:.0f} MB",
-                     "ok": None if growth is None else growth <= 0.05 * first})
+        measured = ("n/a (too few samples)" if growth is None else
+                    f"{first:.0f} MB -> {mem['rss_second_half_max_mb']:.0f} MB")
+        if mem["events"] >= 1_000_000:
+            rows.append({"target": f"flat memory over {mem['events']:,} events (second-half max RSS within 5% of "
+                                   "first-half)", "measured": measured,
+                         "ok": None if growth is None else growth <= 0.05 * first})
+        else:
+            # A short replay is still warming up (allocator arenas, SQLite's page cache, the premise index): it
+            # shows the trend, the target is judged on a million events (--long).
+            rows.append({"target": f"memory trend over {mem['events']:,} events (the 1,000,000-event target is "
+                                   "`--long`, bench/results-long.md)", "measured": measured, "ok": None})
     return rows
 
 
