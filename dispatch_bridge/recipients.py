@@ -33,9 +33,16 @@ class TeamChannelFilter:
     def __init__(self, settings: TeamChannelSettings) -> None:
         self._rules = settings.withheld_rules
         self._flags = frozenset(settings.withheld_flags)
+        # A pack has a few dozen rule ids: match each against the patterns once, not on every recommendation.
+        self._verdicts: dict[str, bool] = {}
 
     def _withheld(self, rule: str) -> bool:
-        return any(fnmatchcase(rule, pattern) for pattern in self._rules)
+        verdict = self._verdicts.get(rule)
+        if verdict is None:
+            if len(self._verdicts) > 10_000:  # ids come from packs, but never let a cache grow without bound
+                self._verdicts.clear()
+            verdict = self._verdicts[rule] = any(fnmatchcase(rule, pattern) for pattern in self._rules)
+        return verdict
 
     def team_copy(self, record: dict[str, Any]) -> dict[str, Any] | None:
         """The team's copy of a wire recommendation, or None when no team is among the candidates."""
