@@ -29,8 +29,9 @@ class TriageMemo:
     A CAD publishes the whole call again on every change: a unit dispatched, en route, on scene, a comment added.
     Most revisions change nothing triage reads, and the rest add a comment or two to a narrative that is
     otherwise the same. The memo makes the first kind free (the same inputs give the same assessment) and the
-    second cost only the new comments (facts are kept per narrative part). It holds hashes and facts, never the
-    narrative itself, which the bridge does not keep.
+    second cost only the new comments (the facts of the comments already read are kept). It holds hashes and
+    facts, never the narrative itself, which the bridge does not keep. Texts are compared by Python's 64-bit
+    string hash (randomised per process): a false match is far less likely than a hardware fault.
     """
 
     ruleset_sha256: str = ""
