@@ -16,6 +16,7 @@ import copy
 import datetime as dt
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import ConsumerRecord
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_openapi
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
@@ -389,3 +392,16 @@ def test_personnel_schema_agrees_with_the_topic_reader(asyncapi, payload, valid)
     else:
         with pytest.raises(PersonnelFormatError):
             parse_personnel_record(b"4411", orjson.dumps(payload))
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.one_of(st.text(), st.integers()), min_size=1, max_size=5))
+def test_ce_id_is_exactly_the_uuid5_it_always_was(parts):
+    """ce_id is built without a UUID object on the hot path; it must stay the RFC 4122 version 5 UUID that
+    consumers deduplicate on, byte for byte (a changed id would look like a new recommendation)."""
+    name = "/".join(str(p) for p in parts)
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return  # lone surrogates never come from Kafka metadata
+    assert cloudevents.event_id(*parts) == str(uuid.uuid5(cloudevents._NAMESPACE, name))
