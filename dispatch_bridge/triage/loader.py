@@ -25,21 +25,8 @@ from dispatch_bridge.triage.conditions import (
     is_catch_all,
 )
 from dispatch_bridge.triage.model import INCLUDE, ROUTE, Rule, Ruleset
-from dispatch_bridge.triage.text import (
-    NO,
-    UNKNOWN,
-    YES,
-    CueWords,
-    NarrativeMatcher,
-    Phrase,
-    phrase_problem,
-)
-from dispatch_bridge.triage.yamlmarks import (
-    MarkedDict,
-    MarkedList,
-    YamlProblem,
-    load_marked,
-)
+from dispatch_bridge.triage.text import NO, UNKNOWN, YES, CueWords, NarrativeMatcher, Phrase, phrase_problem
+from dispatch_bridge.triage.yamlmarks import MarkedDict, MarkedList, YamlProblem, load_marked
 
 PACK_FILE = "pack.yaml"
 TEST_SUFFIX = ".test.yaml"

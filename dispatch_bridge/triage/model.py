@@ -31,18 +31,18 @@ class EventView:
     """What the conditions read from one event, derived once per triage call (never stored)."""
 
     __slots__ = (
-        "_local",
-        "_occurred_at",
-        "_timezone",
+        "incident",
         "agency",
         "apco",
-        "cad_flags",
-        "context",
+        "nature_code",
         "determinant",
         "determinant_suffix",
+        "cad_flags",
         "facts",
-        "incident",
-        "nature_code",
+        "context",
+        "_occurred_at",
+        "_timezone",
+        "_local",
     )
 
     def __init__(
