@@ -308,7 +308,7 @@ def worth_recording(event: IncidentEvent, assessment: Assessment, previous: Open
     """Whether this revision carries anything the coordinator's evaluation reads.
 
     Every call is counted (its first revision). A crisis call is written again whenever anything the store
-    keeps of it changes: its units and their times, disposition, type, place, CAD flags or the verdict. A
+    keeps of it changes: its units and their times, disposition, type, place, agency, CAD flags or the verdict. A
     revision that only adds a comment or repeats the snapshot changes no column the evaluation reads, so it
     costs no row. (The CIT status of an assigned unit is taken as of the revisions that are written: a crew
     change aboard a unit mid-call shows from the call's next change, at the latest its close.) An ordinary
@@ -323,6 +323,7 @@ def worth_recording(event: IncidentEvent, assessment: Assessment, previous: Open
         verdict, known = assessment, previous.assessment
         return (
             event.event_type == "incident.closed"
+            or event.agency != previous.event.agency
             or incident.units != before.units
             or incident.disposition != before.disposition
             or incident.nature_code != before.nature_code

@@ -131,6 +131,9 @@ def test_a_crisis_revision_is_recorded_when_anything_the_store_keeps_changes():
         {"event_type": "incident.closed"},
     ):
         assert worth_recording(ev(revision=2, **{**same, **change}), CRISIS, previous), change
+    moved_agency = structs.decode_incident_event(
+        orjson.dumps({**incident_event("INC-1", 2, **same), "agency": "OTHER-PD"}))
+    assert worth_recording(moved_agency, CRISIS, previous)
     retiered = Assessment(True, 0.9, "mobile_crisis", "v1", SHA)
     assert worth_recording(ev(revision=2, **same), retiered, previous)
     assert worth_recording(ev(revision=2, **same), CALM, previous)  # no longer a crisis

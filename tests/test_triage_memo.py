@@ -207,3 +207,22 @@ def test_appended_text_merges_exactly_as_the_whole_text_reads(ruleset):
         memo = TriageMemo()
         triage(event(*comments[:split]), ruleset, None, memo)
         assert triage(event(*comments, revision=2), ruleset, None, memo) == whole, split
+
+
+def test_a_reason_that_quotes_the_local_time_is_never_stale(ruleset):
+    """The team-off-duty rule's evidence is the minute it judged: after hours, a later revision must quote its own."""
+    memo = TriageMemo()
+    comments = ["caller says her son is hearing voices"]
+    first = triage(event(*comments, at="2026-03-03T23:05:00-06:00"), ruleset, None, memo)
+    assert ("mobile-team-off-duty", "local_time=23:05") in [(r.rule, r.evidence) for r in first.reasons]
+    later = triage(event(*comments, at="2026-03-03T23:40:00-06:00", revision=2), ruleset, None, memo)
+    assert later == triage(event(*comments, at="2026-03-03T23:40:00-06:00"), ruleset)
+    assert ("mobile-team-off-duty", "local_time=23:40") in [(r.rule, r.evidence) for r in later.reasons]
+    same_minute = triage(event(*comments, at="2026-03-03T23:40:30-06:00", revision=3), ruleset, None, memo)
+    assert same_minute is later
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T03:00:00Z", "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-05:00"])
+def test_a_time_at_the_edge_of_the_calendar_triages_as_without_the_memo(ruleset, at):
+    ordinary = event("lost wallet reported", nature_code="THEFT", at=at)
+    assert triage(ordinary, ruleset, None, TriageMemo()) == triage(ordinary, ruleset)

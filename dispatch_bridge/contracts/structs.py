@@ -9,8 +9,9 @@ everything downstream reads an event the same way whichever decoder built it.
 The rule that keeps the two honest: **msgspec may only accept what pydantic accepts, with the same values**
 (``tests/test_structs_equivalence.py`` fuzzes it). Whenever msgspec refuses, pydantic decides: it either rejects the
 record with its own safe error (the dead-letter reason) or accepts something msgspec is stricter about (a time
-without seconds, a duplicated key) and the result is converted to the Struct. One known difference is kept: a
-time with more than six fractional digits is rounded to the microsecond here and truncated by pydantic.
+without seconds, a duplicated key) and the result is converted to the Struct. Where the parsers would read the
+same bytes differently (deep nesting or invalid UTF-8 inside an ignored field, numbers of over 4,300 digits, times
+with more than six fractional digits), the record takes pydantic's path: ``_fast_path_safe`` lists them.
 
 Team documents (service hours, service area) carry validators (time zones, shift syntax) that only the pydantic
 model has; a unit record with either goes to pydantic whole and is used as the pydantic model, which reads the same.
@@ -19,6 +20,7 @@ model has; a unit record with either goes to pydantic whole and is used as the p
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -124,17 +126,32 @@ _incident_decoder = msgspec.json.Decoder(IncidentEvent)
 _unit_decoder = msgspec.json.Decoder(UnitStatus)
 
 
-# pydantic's JSON parser refuses nesting deeper than about 200 levels anywhere in a document, even inside a field
-# it ignores, where msgspec skips without a limit. A document with fewer openers than this cannot nest that deep;
-# one with more (a call with a hundred comments, or a hostile one) is decoded by pydantic.
+# Where pydantic and msgspec read the same bytes differently, pydantic decides. Each check is linear and cheap:
+# - nesting: pydantic's parser refuses more than about 200 levels anywhere, even inside a field it ignores, where
+#   msgspec skips without a limit. Fewer openers than this cannot nest that deep; a call with a hundred comments
+#   (or a hostile record) goes to pydantic;
+# - long numbers: pydantic refuses a number with more than 4,300 digits (Python's int limit), msgspec reads it;
+# - times with more than six fractional digits: msgspec rounds to the microsecond (which can carry into the next
+#   second, day or year), pydantic truncates;
+# - UTF-8: msgspec skips ignored values without checking it, pydantic refuses the whole document.
 _MAX_OPENERS = 128
+_MAX_DIGITS = 4300
+# A regex for a 4,301-digit run would backtrack quadratically over long runs: map digits to "9" and search.
+_DIGITS_AS_NINES = bytes(57 if 48 <= c <= 57 else 32 for c in range(256))
+_LONG_NUMBER = b"9" * (_MAX_DIGITS + 1)
+# A decimal point and seven digits. msgspec only reads "." fractions (a "," one is refused and goes to pydantic);
+# a coordinate with seven decimals matches too and merely takes the slower path.
+_SUB_MICROSECOND = re.compile(rb"\.[0-9]{7}")
 
 
 def _fast_path_safe(value: bytes) -> bool:
-    """Whether msgspec's answer is sure to be pydantic's. Checked at memory speed: two byte counts, and UTF-8
-    only for the rare non-ASCII record (msgspec skips ignored values without checking their UTF-8; pydantic
-    refuses the whole document)."""
+    """Whether msgspec's answer is sure to be pydantic's (the list above). Every check is a byte scan: about
+    2 us for a 2.4 KB incident, against 25 us saved."""
     if value.count(b"{") + value.count(b"[") >= _MAX_OPENERS:
+        return False
+    if _SUB_MICROSECOND.search(value) is not None:
+        return False
+    if len(value) > _MAX_DIGITS and _LONG_NUMBER in value.translate(_DIGITS_AS_NINES):
         return False
     if value.isascii():
         return True

@@ -19,9 +19,19 @@ _SPACES = re.compile(r"\s+")
 _BLOCK_PREFIX = re.compile(r"^(\d+)\s+BLOCK\s+(?:OF\s+)?(.+)$")
 
 
-# Every revision of a call repeats its address: four regexes per row were a measurable share of a store write.
-@lru_cache(maxsize=4096)
 def block_of(address: str) -> str | None:
+    """The hundred block of a street address, or the intersection; None when nothing usable is left."""
+    # Every revision of a call repeats its address: four regexes per row were a measurable share of a store
+    # write. Only address-sized text is cached, so a hostile 100,000-character "address" cannot pin memory.
+    return _cached_block_of(address) if len(address) <= 256 else _block_of(address)
+
+
+@lru_cache(maxsize=4096)
+def _cached_block_of(address: str) -> str | None:
+    return _block_of(address)
+
+
+def _block_of(address: str) -> str | None:
     """The hundred block of a street address, or the intersection; None when nothing usable is left."""
     text = _SPACES.sub(" ", address.upper()).strip()
     text = _UNIT_SUFFIX.sub("", text).strip(" ,.")

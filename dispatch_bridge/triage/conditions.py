@@ -46,6 +46,11 @@ class Vocabulary:
     schedules: Mapping[str, Callable[[int, int], bool]]
 
 
+# What a schedule condition shows as its evidence: the local time it judged (so a reason that quotes it changes
+# with the minute, which the triage memo must know).
+TIME_EVIDENCE = "local_time="
+
+
 class ConditionCompiler:
     def __init__(self, vocabulary: Vocabulary, problems: Problems) -> None:
         self._vocabulary = vocabulary
@@ -300,7 +305,7 @@ class ConditionCompiler:
             weekday, minute = view.local_time()
             if contains(weekday, minute) != inside:
                 return None
-            return f"local_time={minute // 60:02d}:{minute % 60:02d}"
+            return f"{TIME_EVIDENCE}{minute // 60:02d}:{minute % 60:02d}"
 
         return condition
 

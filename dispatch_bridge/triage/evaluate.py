@@ -15,6 +15,7 @@ from typing import Any
 
 from dispatch_bridge import domain
 from dispatch_bridge.contracts.incident import IncidentEvent
+from dispatch_bridge.triage.conditions import TIME_EVIDENCE
 from dispatch_bridge.triage.model import EventView, Rule, Ruleset, TriageContext
 from dispatch_bridge.triage.text import Facts, PartsMemo
 
@@ -38,6 +39,10 @@ class TriageMemo:
     parts: PartsMemo = field(default_factory=PartsMemo)
     inputs: tuple[Any, ...] | None = None
     assessment: domain.Assessment | None = None
+    # A schedule condition's reason quotes the local time it judged ("local_time=23:05"): while the assessment
+    # holds one, a new minute means a new assessment.
+    quotes_time: bool = False
+    minute: int | None = None
 
 
 def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None = None,
@@ -50,25 +55,32 @@ def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None
         return _assess(event, ruleset, context, facts)
     if memo.ruleset_sha256 != ruleset.sha256:  # a reloaded pack: nothing learned from the old one holds
         memo.ruleset_sha256, memo.parts, memo.inputs, memo.assessment = ruleset.sha256, PartsMemo(), None, None
-    inputs = _inputs(event, ruleset, context, parts)
-    if inputs == memo.inputs and memo.assessment is not None:
+    try:
+        inputs, minute = _inputs(event, ruleset, context, parts)
+    except OverflowError:  # a time at the very edge of the calendar has no local time: no memo for it
+        return _assess(event, ruleset, context, ruleset.matcher.facts_of_parts(parts))
+    if inputs == memo.inputs and memo.assessment is not None and (not memo.quotes_time or minute == memo.minute):
         return memo.assessment
     assessment = _assess(event, ruleset, context, ruleset.matcher.facts_of_parts(parts, memo.parts))
-    memo.inputs, memo.assessment = inputs, assessment
+    memo.inputs, memo.minute, memo.assessment = inputs, minute, assessment
+    memo.quotes_time = any(TIME_EVIDENCE in (reason.evidence or "") for reason in assessment.reasons)
     return assessment
 
 
 def _inputs(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None,
-            parts: list[str]) -> tuple[Any, ...]:
-    """Everything a rule can read, with the narrative as a hash and the time as the schedules' answers."""
+            parts: list[str]) -> tuple[tuple[Any, ...], int | None]:
+    """Everything a rule can read, with the narrative as a hash and the time as the schedules' answers; and the
+    local minute, which matters beyond those answers only to a reason that quotes it."""
     incident = event.incident
     when: tuple[bool, ...] = ()
+    minute = None
     if ruleset.schedules_used:
         local = event.occurred_at.astimezone(ruleset.timezone)
         weekday, minute = local.weekday(), local.hour * 60 + local.minute
         when = tuple(contains(weekday, minute) for contains in ruleset.schedules_used)
-    return (event.agency, incident.nature_code, incident.apco_type, incident.determinant, incident.priority,
-            incident.caller_party, tuple(incident.flags), len(parts), hash(tuple(parts)), context, when)
+    inputs = (event.agency, incident.nature_code, incident.apco_type, incident.determinant, incident.priority,
+              incident.caller_party, tuple(incident.flags), len(parts), hash(tuple(parts)), context, when)
+    return inputs, minute
 
 
 def _assess(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None,
