@@ -162,3 +162,15 @@ async def running(settings: Settings, **kwargs: Any) -> AsyncIterator[Any]:
         yield service
     finally:
         await service.stop()
+
+
+def json_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path (keys and list indexes) into a decoded JSON document, for tests that mutate one at random."""
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += json_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += json_paths(value, (*prefix, index))
+    return found

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from dispatch_bridge.bus.codec import InvalidEvent, decode_incident
 from dispatch_bridge.bus.producer import Outgoing
 from dispatch_bridge.service import Service
-from tests.harness import T0, TopicReader, eventually, incident_event, running, settings_for
+from tests.harness import T0, TopicReader, eventually, incident_event, json_paths, running, settings_for
 from tests.proc import committed_offsets, consumer_record
 
 MAX_BYTES = 262_144  # above the 100 000-character string limit, so both limits are reachable
@@ -71,17 +71,6 @@ def _json_value(rng: random.Random, depth: int = 0) -> Any:
     return {_marked(rng): _json_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 def _set(root: Any, path: tuple[Any, ...], value: Any) -> None:
     node = root
     for part in path[:-1]:
@@ -108,14 +97,14 @@ def hostile(rng: random.Random, n: int, max_bytes: int, kind: str | None = None)
     event["incident"]["location"]["address"] = f"{rng.randint(1, 9999)} {_marked(rng)} AVE"
     key: bytes | None = incident_id.encode()
     headers: list[tuple[str, bytes | None]] = []
-    paths = _paths(event)
+    paths = json_paths(event)
     if kind == "delete":
         for _ in range(rng.randint(1, 3)):
-            if paths := _paths(event):
+            if paths := json_paths(event):
                 _delete(event, rng.choice(paths))
     elif kind == "retype":
         for _ in range(rng.randint(1, 3)):
-            if paths := _paths(event):
+            if paths := json_paths(event):
                 _set(event, rng.choice(paths), _json_value(rng))
     elif kind == "huge_string":
         path = rng.choice([p for p in paths if isinstance(_get(event, p), str)])

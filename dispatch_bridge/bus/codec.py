@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from dispatch_bridge.contracts.structs import IncidentEvent, decode_incident_event
+from dispatch_bridge.contracts.structs import IncidentEvent, decode_incident_event, is_utf8
 
 
 class InvalidEvent(Exception):
@@ -31,7 +31,7 @@ def decode_incident(value: bytes | None, max_bytes: int) -> IncidentEvent:
         return decode_incident_event(value)
     except ValidationError as exc:
         invalid = _classify(exc)
-        if invalid.code == "invalid_json" and not _is_utf8(value):
+        if invalid.code == "invalid_json" and not is_utf8(value):
             invalid = InvalidEvent("invalid_utf8", "record value is not valid UTF-8")
         raise invalid from None
     except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic wraps nearly everything
@@ -53,14 +53,6 @@ def _classify(exc: ValidationError) -> InvalidEvent:
     parts = [f"{_path(e['loc'])}: {e['type']}" for e in errors[:5]]
     more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
     return InvalidEvent("schema_violation", _safe("; ".join(parts) + more))
-
-
-def _is_utf8(value: bytes) -> bool:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

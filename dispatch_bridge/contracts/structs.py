@@ -153,6 +153,11 @@ def _fast_path_safe(value: bytes) -> bool:
         return False
     if len(value) > _MAX_DIGITS and _LONG_NUMBER in value.translate(_DIGITS_AS_NINES):
         return False
+    return is_utf8(value)
+
+
+def is_utf8(value: bytes) -> bool:
+    """Valid UTF-8; ASCII (nearly every CAD record) is answered at memory speed."""
     if value.isascii():
         return True
     try:
@@ -199,4 +204,5 @@ __all__ = [
     "ValidationError",
     "decode_incident_event",
     "decode_unit_status",
+    "is_utf8",
 ]

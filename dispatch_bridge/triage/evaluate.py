@@ -50,15 +50,12 @@ def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None
     """Assess one event. With a ``memo`` from the incident's earlier revisions the answer is the same, sooner."""
     incident = event.incident
     parts = [incident.nature_text, *[entry.text for entry in incident.narrative]]
-    if memo is None:
-        facts = ruleset.matcher.facts_of_parts(parts)
-        return _assess(event, ruleset, context, facts)
-    if memo.ruleset_sha256 != ruleset.sha256:  # a reloaded pack: nothing learned from the old one holds
+    if memo is not None and memo.ruleset_sha256 != ruleset.sha256:  # a reloaded pack: nothing learned holds
         memo.ruleset_sha256, memo.parts, memo.inputs, memo.assessment = ruleset.sha256, PartsMemo(), None, None
-    try:
-        inputs, minute = _inputs(event, ruleset, context, parts)
-    except OverflowError:  # a time at the very edge of the calendar has no local time: no memo for it
+    key = _inputs(event, ruleset, context, parts) if memo is not None else None
+    if memo is None or key is None:
         return _assess(event, ruleset, context, ruleset.matcher.facts_of_parts(parts))
+    inputs, minute = key
     if inputs == memo.inputs and memo.assessment is not None and (not memo.quotes_time or minute == memo.minute):
         return memo.assessment
     assessment = _assess(event, ruleset, context, ruleset.matcher.facts_of_parts(parts, memo.parts))
@@ -68,14 +65,18 @@ def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None
 
 
 def _inputs(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None,
-            parts: list[str]) -> tuple[tuple[Any, ...], int | None]:
+            parts: list[str]) -> tuple[tuple[Any, ...], int | None] | None:
     """Everything a rule can read, with the narrative as a hash and the time as the schedules' answers; and the
-    local minute, which matters beyond those answers only to a reason that quotes it."""
+    local minute, which matters beyond those answers only to a reason that quotes it. None for a time at the
+    very edge of the calendar, which has no local time (no memo for it)."""
     incident = event.incident
     when: tuple[bool, ...] = ()
     minute = None
     if ruleset.schedules_used:
-        local = event.occurred_at.astimezone(ruleset.timezone)
+        try:
+            local = event.occurred_at.astimezone(ruleset.timezone)
+        except OverflowError:
+            return None
         weekday, minute = local.weekday(), local.hour * 60 + local.minute
         when = tuple(contains(weekday, minute) for contains in ruleset.schedules_used)
     inputs = (event.agency, incident.nature_code, incident.apco_type, incident.determinant, incident.priority,
