@@ -102,7 +102,7 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
         triage(event, ruleset)
         t = timed("alt: triage without the incident's memo", t)
         previous = book.get(event.incident.id)
-        memo = previous.memo if previous is not None and previous.memo is not None else TriageMemo()
+        memo = previous.memo if previous is not None else TriageMemo()
         assessment = triage(event, ruleset, None, memo)
         t = timed("triage (with the incident's memo)", t)
         if assessment.score > 0 and event.incident.id not in contexts:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dispatch_bridge.contracts.structs import IncidentEvent
@@ -42,7 +42,7 @@ class OpenIncident:
     # Facts from outside the event (premise history), looked up once per incident.
     context: TriageContext | None = None
     # What triage learned from the earlier revisions (hashes and facts, no narrative).
-    memo: TriageMemo | None = None
+    memo: TriageMemo = field(default_factory=TriageMemo)
 
 
 class IncidentBook:

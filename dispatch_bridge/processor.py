@@ -214,7 +214,7 @@ class IncidentProcessor:
         if self.book.is_stale(event):
             return STALE
         previous = self.book.get(event.incident.id)
-        memo = previous.memo if previous is not None and previous.memo is not None else TriageMemo()
+        memo = previous.memo if previous is not None else TriageMemo()
         context = previous.context if previous is not None else None
         assessment = self._triage(event, _with_history(context), memo)
         if context is None and self._premise is not None and assessment.score > 0:
