@@ -1,8 +1,9 @@
 """The incident handler: decode, triage, rank, publish; one batch at a time, output acknowledged before commit.
 
-Records of a partition are handled in order; a batch's output (recommendations, dead letters) and its outcome
-rows are written concurrently and awaited together, and only then does the consumer loop get the offsets to
-commit. Everything per record is synchronous and allocation-light; the only awaits are per batch.
+Records of a partition are handled in order. A batch's output (recommendations, dead letters) is enqueued on
+the producer at the end of the batch; its acknowledgements, then its outcome rows, complete in the background
+while the next batch is processed, and the consumer loop commits the batch's offsets only once both are done.
+Everything per record is synchronous and allocation-light; the only awaits are per batch.
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ class IncidentProcessor:
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
         self.abort = asyncio.Event()
-        self._last_write: asyncio.Task[None] | None = None
+        # The durable part of the newest batch: output acknowledged, then outcome rows written. Its result
+        # says whether it sent anything again (the next batch then re-sends too: see bus.producer.Sending).
+        self._last_write: asyncio.Task[bool] | None = None
         # Bound metric children once: label lookups per event are measurable on the hot path.
         self._outcome_counters = {
             name: metrics.events_processed.labels(name)
@@ -146,32 +149,40 @@ class IncidentProcessor:
                 break
         durable = await self._write(result)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
-        acked = self._clock()
-        for occurred_at in result.latencies:
-            self._metrics.end_to_end_seconds.observe(max(0.0, (acked - occurred_at).total_seconds()))
         self._metrics.open_incidents.set(len(self.book))
         if halted:
-            if durable is not None:
-                await durable
+            await durable
             self._metrics.dlq_guard_tripped.set(1)
             raise ConsumptionHalted(halted, done)
         return Handled(done, durable)
 
-    async def _write(self, result: BatchResult) -> asyncio.Task[None] | None:
-        """Output first (dispatch is waiting for it); the outcome rows then go to the store in the background,
-        one batch after another, while the next batch is processed. Their offsets are committed only once the
-        rows are written (the consumer loop holds them until this task completes)."""
-        await self._producer.deliver(result.outgoing, abort=self.abort)
-        if self._sink is None or not result.rows:
-            return None
-        previous, sink, rows = self._last_write, self._sink, result.rows
+    async def _write(self, result: BatchResult) -> asyncio.Task[bool]:
+        """Enqueue the output now, in input order; confirm it and write the outcome rows in the background.
 
-        async def write_after_previous() -> None:
+        The next batch is processed while this one's acknowledgements travel (a broker round trip that would
+        otherwise stall every batch) and its rows go to the store. Each batch's durable part runs after the
+        previous one's, so a failure blocks everything after it, and the consumer loop commits a batch's
+        offsets only once its durable part has completed.
+        """
+        sending = await self._producer.enqueue(result.outgoing)
+        previous = self._last_write
+        # Only a predecessor still unconfirmed when this output left can make it re-send after ours.
+        overtaken = previous is not None and not previous.done()
+
+        async def confirm_and_record() -> bool:
+            resend = False
             if previous is not None:
-                await previous  # in order; a failed predecessor fails this one too (never committed past)
-            await sink.write(rows, self.abort)
+                resend = await previous and overtaken  # a failed predecessor fails this one too
+            sent_again = await self._producer.confirm(sending, abort=self.abort, resend=resend)
+            if result.latencies:
+                acked = self._clock()
+                for occurred_at in result.latencies:
+                    self._metrics.end_to_end_seconds.observe(max(0.0, (acked - occurred_at).total_seconds()))
+            if self._sink is not None and result.rows:
+                await self._sink.write(result.rows, self.abort)
+            return sent_again or resend
 
-        self._last_write = asyncio.create_task(write_after_previous(), name="outcome-write")
+        self._last_write = asyncio.create_task(confirm_and_record(), name="batch-durable")
         return self._last_write
 
     # -- one record --------------------------------------------------------------------------------------

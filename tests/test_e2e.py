@@ -141,15 +141,15 @@ async def test_offset_is_committed_only_after_output_is_acknowledged(broker, uni
     tp = TopicPartition(settings.topics.incidents, 0)
     async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
         gate = asyncio.Event()
-        real_deliver = service.producer.deliver
+        real_confirm = service.producer.confirm
         entered = asyncio.Event()
 
-        async def gated_deliver(batch, abort=None, **kw):
+        async def gated_confirm(sending, abort=None, **kw):
             entered.set()
             await gate.wait()  # the broker "has not acknowledged yet"
-            await real_deliver(batch, abort=abort, **kw)
+            return await real_confirm(sending, abort=abort, **kw)
 
-        service.producer.deliver = gated_deliver  # type: ignore[method-assign]
+        service.producer.confirm = gated_confirm  # type: ignore[method-assign]
         await produce(broker, settings.topics.incidents, [("INC-4", incident_event("INC-4", narrative=CRISIS))])
         await asyncio.wait_for(entered.wait(), 30)
         await asyncio.sleep(0.5)  # several commit intervals pass while output is pending

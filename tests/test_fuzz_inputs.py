@@ -225,13 +225,13 @@ async def processor_under_fuzz(broker, unique, tmp_path):
     service = Service(settings)
     await service.start()
     delivered: list[Outgoing] = []
-    real_deliver = service.producer.deliver
+    real_enqueue = service.producer.enqueue
 
-    async def recording_deliver(batch, abort=None, **kwargs):  # the real producer, watched
+    async def recording_enqueue(batch):  # the real producer, watched
         delivered.extend(batch)
-        await real_deliver(batch, abort=abort, **kwargs)
+        return await real_enqueue(batch)
 
-    service.producer.deliver = recording_deliver  # type: ignore[method-assign]
+    service.producer.enqueue = recording_enqueue  # type: ignore[method-assign]
     yield service, delivered
     await service.stop()
 

@@ -102,6 +102,15 @@ def test_recommendation_record_is_a_valid_wire_recommendation():
     assert rec.response == "cit_officer" and rec.ruleset_sha256 == SHA
 
 
+def test_reasons_and_candidates_go_on_the_wire_with_every_field_they_have():
+    # The record writes them as plain dicts (faster to encode): it must write what the dataclasses hold,
+    # byte for byte, so that a field added to either one cannot be silently left off the wire.
+    event = ev()
+    record = recommendation_record(event, CRISIS, RANKED, T0, event.event_id)
+    assert orjson.dumps(record["reasons"]) == orjson.dumps(list(CRISIS.reasons))
+    assert orjson.dumps(record["candidates"]) == orjson.dumps(list(RANKED.candidates))
+
+
 def test_only_revisions_the_evaluation_reads_are_recorded():
     first = ev(nature_code="THEFT")
     assert worth_recording(first, CALM, None)

@@ -14,9 +14,10 @@ import pytest
 
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 
 from dispatch_bridge.api.app import build_app
-from dispatch_bridge.bus.producer import DeliveryAborted, Outgoing, OutputProducer
+from dispatch_bridge.bus.producer import DeliveryAborted, Outgoing, OutputProducer, Sending
 from dispatch_bridge.service import Service
 from tests.harness import T0, TopicReader, eventually, incident_event, produce, running, settings_for
 from tests.proc import committed_offsets, consumer_record, create_topics
@@ -76,6 +77,46 @@ async def test_output_that_cannot_be_written_is_never_committed_past(broker, uni
         await eventually(lambda: {r.key.decode() for r in out.records} == set(ids), timeout=30)
         await eventually(lambda: service.incidents._pending == {}, timeout=10)
     assert (await committed_offsets(broker.bootstrap_servers, group, incidents, 1))[0] == len(ids)
+
+
+async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(broker, unique, tmp_path):
+    """Batches are enqueued before the previous one is acknowledged. When the earlier one must re-send, the
+    incident's newest recommendation must still be the last in the log, and nothing is committed early."""
+    settings = settings_for(broker, unique, tmp_path)
+    topics = settings.topics
+    tp = TopicPartition(topics.incidents, 0)
+    service = Service(settings)
+    await service.start()
+    real_enqueue = service.producer.enqueue
+    calls = 0
+
+    async def first_send_refused(batch):
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            return await real_enqueue(batch)
+        refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        refused.set_exception(KafkaTimeoutError())  # as if the broker never acknowledged it
+        return Sending(list(batch), [refused] * len(batch))
+
+    service.producer.enqueue = first_send_refused  # type: ignore[method-assign]
+    try:
+        async with TopicReader(broker, topics.recommendations) as out:
+            first = incident_event("INC-ORDER", 1, narrative=CRISIS)
+            second = incident_event("INC-ORDER", 2, narrative=[*CRISIS, "HE HAS A KNIFE"])
+            handled = []
+            for offset, event in enumerate((first, second)):
+                handled.append(await service.processor.handle({tp: [consumer_record(
+                    topics.incidents, offset, b"INC-ORDER", orjson.dumps(event))]}))
+            assert not handled[0].durable.done(), "the first batch is still being re-sent"
+            assert await handled[1].durable is True, "the second batch went again, after the first"
+            assert await handled[0].durable is True
+            await eventually(lambda: len(out.records) >= 3)
+            revisions = [orjson.loads(r.value)["incident_revision"] for r in out.records]
+            assert revisions == [2, 1, 2], revisions  # sent, re-sent, and sent again behind it
+            assert service.metrics.produce_retries._value.get() == 1
+    finally:
+        await service.stop()
 
 
 async def test_a_run_of_invalid_events_beyond_the_limit_halts_consumption_and_fails_readiness(

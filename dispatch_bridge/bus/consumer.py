@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiokafka import (
@@ -46,7 +47,7 @@ class Handled:
     ``durable`` (if any) has completed; a ``durable`` that fails means those offsets are never committed."""
 
     offsets: Offsets
-    durable: asyncio.Future[None] | None = None
+    durable: asyncio.Future[Any] | None = None
 
 
 # The handler processes a batch and returns the offsets it handled, as a plain dict (all of it already safely
@@ -130,17 +131,23 @@ class GroupConsumer:
         Each step is bounded by the drain time: against a hung broker both would wait out the request timeout
         and shutdown would overrun its bound. Skipping them is safe: uncommitted records are redelivered, and a
         member that did not say goodbye is dropped when its session times out.
+
+        The consumer is stopped even when the wait for the durable parts is cancelled (shutdown gave up on
+        output the broker never acknowledged): a consumer left running would keep heartbeating, and hold its
+        partitions, for as long as the process lives.
         """
-        await self._settle(self._drain_seconds)
         try:
-            await asyncio.wait_for(self._commit(force=True), self._drain_seconds)
-        except TimeoutError:
-            log.warning("final_commit_timeout", partitions=len(self._pending))
-        try:
-            await asyncio.wait_for(consumer.stop(), self._drain_seconds)
-        except TimeoutError:
-            log.warning("leave_group_timeout")
-        self._consumer = None
+            await self._settle(self._drain_seconds)
+            try:
+                await asyncio.wait_for(self._commit(force=True), self._drain_seconds)
+            except TimeoutError:
+                log.warning("final_commit_timeout", partitions=len(self._pending))
+        finally:
+            try:
+                await asyncio.wait_for(consumer.stop(), self._drain_seconds)
+            except TimeoutError:
+                log.warning("leave_group_timeout")
+            self._consumer = None
 
     async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         interval = self._kafka.commit_interval_ms / 1000

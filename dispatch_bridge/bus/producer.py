@@ -1,7 +1,12 @@
 """The one producer: sends a batch without awaiting each record, then waits until every record is acknowledged.
 
 Output that cannot be written is retried with capped exponential backoff, forever (or until shutdown), and the
-caller commits input offsets only after ``deliver`` returns: nothing is ever committed past unwritten output.
+caller commits input offsets only after ``deliver`` (or ``confirm``) returns: nothing is ever committed past
+unwritten output.
+
+``deliver`` is ``enqueue`` then ``confirm``. The incident handler calls them apart: it enqueues a batch's output
+(so it leaves in input order) and confirms it in the background while the next batch is processed, the way
+arroyo and quix-streams commit only what the producer has acknowledged without waiting on each round trip.
 """
 
 from __future__ import annotations
@@ -28,6 +33,20 @@ class Outgoing:
     key: bytes | None
     value: bytes | None
     headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """Records handed to the producer, with one acknowledgement future each (None: not enqueued).
+
+    Output order per incident matters (a CAD shows the newest recommendation it read). While a batch waits for
+    its acknowledgements the next one may already be enqueued; if the earlier batch then has to re-send a
+    record, the later batch re-sends all of its own afterwards (``confirm(resend=True)``), so the last copy of
+    every record in the log is still in input order. Copies are harmless: output ids are deterministic.
+    """
+
+    batch: list[Outgoing]
+    futures: list[asyncio.Future[object] | None]
 
 
 class DeliveryAborted(Exception):
@@ -74,29 +93,10 @@ class OutputProducer:
     async def deliver(self, batch: Sequence[Outgoing], abort: asyncio.Event | None = None,
                       max_backoff: float = 5.0) -> None:
         """Return once every record is acknowledged; raise DeliveryAborted if ``abort`` is set first."""
-        pending = list(batch)
-        backoff = 0.1
-        while pending:
-            failed = await self._send_all(pending)
-            if not failed:
-                return
-            pending = failed
-            if self._on_retry is not None:
-                self._on_retry()
-            log.warning("produce_retry", records=len(pending), backoff_seconds=round(backoff, 2))
-            if abort is not None:
-                try:
-                    await asyncio.wait_for(abort.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass
-                else:
-                    raise DeliveryAborted(f"{len(pending)} records not acknowledged at shutdown")
-            else:
-                await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff)
+        await self.confirm(await self.enqueue(batch), abort, max_backoff=max_backoff)
 
-    async def _send_all(self, batch: Sequence[Outgoing]) -> list[Outgoing]:
-        """Enqueue every record (order per partition is kept by the producer), then await the acks."""
+    async def enqueue(self, batch: Sequence[Outgoing]) -> Sending:
+        """Hand every record to the producer (order per partition is kept); the acknowledgements come later."""
         producer = self.client
         futures: list[asyncio.Future[object] | None] = []
         for item in batch:
@@ -109,10 +109,42 @@ class OutputProducer:
                             not_tried=len(batch) - len(futures) - 1)
                 futures += [None] * (len(batch) - len(futures))
                 break
-        results = await asyncio.gather(*(f for f in futures if f is not None), return_exceptions=True)
+        return Sending(list(batch), futures)
+
+    async def confirm(self, sending: Sending, abort: asyncio.Event | None = None, max_backoff: float = 5.0,
+                      resend: bool = False) -> bool:
+        """Return once every record of ``sending`` is acknowledged, re-sending the failed ones with backoff;
+        raise DeliveryAborted if ``abort`` is set first. ``resend`` sends every record once more after the
+        first acknowledgements (see ``Sending``). Returns whether anything was sent again."""
+        failed = await self._failures(sending)
+        sent_again = resend or bool(failed)
+        if resend:  # written or not, each goes once more so that it follows the retried output
+            failed = await self._failures(await self.enqueue(sending.batch))
+        backoff = 0.1
+        while failed:
+            if self._on_retry is not None:
+                self._on_retry()
+            log.warning("produce_retry", records=len(failed), backoff_seconds=round(backoff, 2))
+            if abort is not None:
+                try:
+                    await asyncio.wait_for(abort.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass
+                else:
+                    raise DeliveryAborted(f"{len(failed)} records not acknowledged at shutdown")
+            else:
+                await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
+            failed = await self._failures(await self.enqueue(failed))
+        return sent_again
+
+    @staticmethod
+    async def _failures(sending: Sending) -> list[Outgoing]:
+        """Await the acknowledgements of one send; the records that were not written."""
+        results = await asyncio.gather(*(f for f in sending.futures if f is not None), return_exceptions=True)
         failed: list[Outgoing] = []
         result_iter = iter(results)
-        for item, future in zip(batch, futures, strict=True):
+        for item, future in zip(sending.batch, sending.futures, strict=True):
             if future is None:
                 failed.append(item)
                 continue
