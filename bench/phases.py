@@ -94,13 +94,16 @@ class Bench:
     # -- the contenders ------------------------------------------------------------------------------------
 
     def bridge(self, incidents: str, units: str, log_level: str, expect: dict[str, int], ready_units: int = 0,
-               cprofile: Path | None = None, extra_env: dict[str, str] | None = None) -> Measured:
-        group = self.name("bridge")
+               cprofile: Path | None = None, extra_env: dict[str, str] | None = None,
+               group: str | None = None, instance: int = 0) -> Measured:
+        """One bridge process; ``group`` shared by several (``instance`` 0, 1, ...) makes them one consumer group."""
+        group = group or self.name("bridge")
+        member = f"{group}.{instance}" if instance else group
         k = self.knobs
         env = {
             "DISPATCH_BRIDGE_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
             "DISPATCH_BRIDGE_KAFKA__GROUP_ID": group,
-            "DISPATCH_BRIDGE_KAFKA__CLIENT_ID": group,
+            "DISPATCH_BRIDGE_KAFKA__CLIENT_ID": member,
             "DISPATCH_BRIDGE_KAFKA__CREATE_TOPICS": "true",
             "DISPATCH_BRIDGE_KAFKA__TOPIC_PARTITIONS": str(k.partitions),
             "DISPATCH_BRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
@@ -118,7 +121,7 @@ class Bench:
             "DISPATCH_BRIDGE_HTTP__HOST": "127.0.0.1",
             "DISPATCH_BRIDGE_HTTP__PORT": "0",
             "DISPATCH_BRIDGE_RULES_DIR": str(self.rules_dir),
-            "DISPATCH_BRIDGE_STORE__URL": f"sqlite:///{self.workdir / (group + '.db')}",
+            "DISPATCH_BRIDGE_STORE__URL": f"sqlite:///{self.workdir / (member + '.db')}",
             "DISPATCH_BRIDGE_ROSTER__TIME_ZONE": "America/Chicago",
             "DISPATCH_BRIDGE_PROCESSING__SHUTDOWN_DRAIN_SECONDS": "5",
             "DISPATCH_BRIDGE_LOG_LEVEL": log_level,
@@ -128,7 +131,7 @@ class Bench:
         args += [f"--expect={s}={n}" for s, n in expect.items()]
         if cprofile is not None:
             args += ["--cprofile", str(cprofile)]
-        return Measured(f"bridge[{log_level}]", args, env, self.workdir / f"{group}.log",
+        return Measured(f"bridge[{log_level}]", args, env, self.workdir / f"{member}.log",
                         output_topic=f"{group}.recommendations")
 
     def passthrough(self, topics: dict[str, str], expect: dict[str, int]) -> Measured:
@@ -218,22 +221,32 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def latency(bench: Bench, who: str, roster_topic: str, rate: float, seconds: float, warmup: float,
-                  timeout: float = 120, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Produce crisis events at ``rate``/s; time each from just before ``send`` to its output record's arrival."""
+                  timeout: float = 120, extra_env: dict[str, str] | None = None,
+                  instances: int = 1) -> dict[str, Any]:
+    """Produce crisis events at ``rate``/s; time each from just before ``send`` to its output record's arrival.
+
+    ``instances`` > 1 runs that many bridge processes in one consumer group (horizontal scale-out): the input's
+    partitions are shared between them, and each keeps the whole roster, as in production.
+    """
     incidents = bench.name(f"latency.{who}")
     await bench.create_topics([incidents])
+    members: list[Measured] = []
     if who == "bridge":
-        measured = bench.bridge(incidents, roster_topic, "WARNING", {}, ready_units=len(bench.traffic.roster),
-                                extra_env=extra_env)
+        group = bench.name("bridge")
+        members = [bench.bridge(incidents, roster_topic, "WARNING", {}, ready_units=len(bench.traffic.roster),
+                                extra_env=extra_env, group=group, instance=n) for n in range(instances)]
     else:
-        measured = bench.passthrough({incidents: "incidents"}, {})
-        await bench.create_topics([measured.output_topic])
-    await measured.start()
+        members = [bench.passthrough({incidents: "incidents"}, {})]
+        await bench.create_topics([members[0].output_topic])
+    measured = members[0]
+    for member in members:
+        await member.start()
     received: dict[bytes, float] = {}
     reader: AIOKafkaConsumer | None = None
     read_task: asyncio.Task[None] | None = None
     try:
-        await measured.wait(measured.ready, timeout, "group join")
+        for member in members:
+            await member.wait(member.ready, timeout, "group join")
         reader = AIOKafkaConsumer(measured.output_topic, bootstrap_servers=bench.bootstrap,
                                   group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=5)
         await reader.start()
@@ -266,7 +279,7 @@ async def latency(bench: Bench, who: str, roster_topic: str, rate: float, second
             await asyncio.gather(read_task, return_exceptions=True)
         if reader is not None:
             await reader.stop()
-        await measured.stop()
+        await asyncio.gather(*(member.stop() for member in members))
     ms = [(received[k] - t) * 1000 for k, t in sent.items() if k in received]
     if not ms:
         raise RuntimeError(f"latency[{who}]: no output arrived")

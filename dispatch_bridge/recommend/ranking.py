@@ -30,13 +30,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from bisect import insort
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from dispatch_bridge import domain
 from dispatch_bridge.contracts.incident import Incident
 from dispatch_bridge.recommend.config import RankingSettings
 from dispatch_bridge.recommend.explain import describe_team, describe_unit
-from dispatch_bridge.recommend.travel import StraightLineEstimator, TravelTimeEstimator, haversine_m
+from dispatch_bridge.recommend.travel import _RAD, StraightLineEstimator, TravelTimeEstimator, haversine_m
 from dispatch_bridge.roster.grid import EARTH_RADIUS_M, SpatialGrid
 from dispatch_bridge.roster.status import CLASS_NAMES, ENROUTE, TEAM_KINDS
 from dispatch_bridge.roster.table import Roster, UnitEntry
@@ -214,18 +215,16 @@ def _ring_search(
     assert lat is not None and lon is not None
     best: list[_Hit] = []
     if total < _SCAN_BELOW:
-        for entry in grid.members.values():
-            _consider(q, entry, position, cls, need, cit_required, cit_preference, best)
+        _scan(q, (grid.members,), position, cls, need, cit_required, cit_preference, best)
         return best
     row, col = grid.cell_of(lat, lon)
     bucket_s, travel, max_m = q.bucket_s, q.travel, q.max_m
     seen = 0
     d = 0
     while True:
-        for cell in grid.ring(row, col, d):
-            seen += len(cell)
-            for entry in cell.values():
-                _consider(q, entry, position, cls, need, cit_required, cit_preference, best)
+        cells = list(grid.ring(row, col, d))
+        seen += sum(map(len, cells))
+        _scan(q, cells, position, cls, need, cit_required, cit_preference, best)
         if seen >= total:
             break
         beyond = grid.beyond_ring_m(lat, d)
@@ -241,44 +240,76 @@ def _ring_search(
     return best
 
 
-def _consider(
-    q: _Query, entry: UnitEntry, position: int, cls: int, need: int, cit_required: bool, cit_preference: int,
-    best: list[_Hit],
+def _scan(
+    q: _Query, cells: Iterable[dict[str, UnitEntry]], position: int, cls: int, need: int, cit_required: bool,
+    cit_preference: int, best: list[_Hit],
 ) -> None:
-    status = entry.status
-    assert status is not None and entry.lat is not None and entry.lon is not None
-    unit_id = entry.unit_id
-    if unit_id in q.assigned or (status.assignment_id is not None and status.assignment_id == q.incident.id):
-        return
-    if cls == ENROUTE and not q.divertable(entry):
-        return
-    has_cit = entry.has_cit(q.day)
-    if cit_required and not has_cit:
-        return
-    bonus = cit_preference if has_cit else 0
+    """Offer every unit of ``cells`` to ``best`` (sorted, at most ``need`` long).
+
+    The innermost loop of ranking, so it is written for CPython: everything it reads per unit is bound to a
+    local once per call, the distance is the haversine of ``travel.haversine_m`` inlined with the call's own
+    latitude terms computed once (same expression, same floating-point result), and a unit is rejected on the
+    cheapest test that can reject it (latitude difference alone, then the ETA bucket) before a hit is built.
+    """
+    lat, lon = q.lat, q.lon
+    assert lat is not None and lon is not None
+    assigned, incident_id, day = q.assigned, q.incident.id, q.day
+    seconds, lower_bound = q.travel.seconds, q.travel.lower_bound_seconds
+    bucket_s, max_m, now_ts, stale_s = q.bucket_s, q.max_m, q.now_ts, q.stale_s
+    beat, district = q.beat, q.district
+    lat_rad, cos_lat = lat * _RAD, math.cos(lat * _RAD)
+    sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
+    enroute = cls == ENROUTE
     full = len(best) == need
-    if full:
-        # Latitude difference alone is a true lower bound on the great-circle distance: reject without haversine.
-        floor_m = abs(entry.lat - q.lat) * _M_PER_DEG_LAT
-        if int((q.travel.lower_bound_seconds(floor_m) - bonus) // q.bucket_s) > best[-1].bucket:
-            return
-    assert q.lat is not None and q.lon is not None
-    straight = haversine_m(entry.lat, entry.lon, q.lat, q.lon)
-    if straight > q.max_m:
-        return
-    ranked_eta = q.travel.seconds(entry.lat, entry.lon, q.lat, q.lon, straight) - bonus
-    bucket = int(ranked_eta // q.bucket_s)
-    if full and bucket > best[-1].bucket:
-        return  # cheap reject before building the hit
-    hit = _Hit(
-        position, bucket, q.now_ts - entry.fix_ts > q.stale_s, q.affinity(entry.beat, entry.district), ranked_eta,
-        unit_id, entry, straight, (),
-    )
-    if not full:
-        insort(best, hit)
-    elif hit < best[-1]:
-        best.pop()
-        insort(best, hit)
+    worst = best[-1].bucket if full else 0
+    for cell in cells:
+        for entry in cell.values():
+            unit_id = entry.unit_id
+            if unit_id in assigned:
+                continue
+            status = entry.status
+            assert status is not None
+            if status.assignment_id is not None and status.assignment_id == incident_id:
+                continue
+            if enroute and not q.divertable(entry):
+                continue
+            has_cit = entry.cit_first <= day <= entry.cit_last and entry.has_cit(day)
+            if cit_required and not has_cit:
+                continue
+            bonus = cit_preference if has_cit else 0
+            elat, elon = entry.lat, entry.lon
+            assert elat is not None and elon is not None
+            # Latitude difference alone is a true lower bound on the great-circle distance: reject without
+            # the haversine.
+            if full and int((lower_bound(abs(elat - lat) * _M_PER_DEG_LAT) - bonus) // bucket_s) > worst:
+                continue
+            p1 = elat * _RAD
+            a = sin((lat_rad - p1) * 0.5) ** 2 + cos(p1) * cos_lat * sin((lon - elon) * _RAD * 0.5) ** 2
+            straight = 2.0 * EARTH_RADIUS_M * asin(min(1.0, sqrt(a)))
+            if straight > max_m:
+                continue
+            ranked_eta = seconds(elat, elon, lat, lon, straight) - bonus
+            bucket = int(ranked_eta // bucket_s)
+            if full and bucket > worst:
+                continue  # cheap reject before building the hit
+            if entry.beat is not None and entry.beat == beat:
+                affinity = 0
+            elif entry.district is not None and entry.district == district:
+                affinity = 1
+            else:
+                affinity = 2
+            hit = _Hit(position, bucket, now_ts - entry.fix_ts > stale_s, affinity, ranked_eta, unit_id, entry,
+                       straight, ())
+            if not full:
+                insort(best, hit)
+                full = len(best) == need
+            elif hit < best[-1]:
+                best.pop()
+                insort(best, hit)
+            else:
+                continue
+            if full:
+                worst = best[-1].bucket
 
 
 def _by_affinity(
