@@ -37,7 +37,7 @@ from dispatch_bridge import domain
 from dispatch_bridge.contracts.incident import Incident
 from dispatch_bridge.recommend.config import RankingSettings
 from dispatch_bridge.recommend.explain import describe_team, describe_unit
-from dispatch_bridge.recommend.travel import _RAD, StraightLineEstimator, TravelTimeEstimator, haversine_m
+from dispatch_bridge.recommend.travel import StraightLineEstimator, TravelTimeEstimator, haversine_m
 from dispatch_bridge.roster.grid import EARTH_RADIUS_M, SpatialGrid
 from dispatch_bridge.roster.status import CLASS_NAMES, ENROUTE, TEAM_KINDS
 from dispatch_bridge.roster.table import Roster, UnitEntry
@@ -59,6 +59,7 @@ UNKNOWN_TIER = "unknown_tier"
 _SCAN_BELOW = 48
 _NO_ETA_BUCKET = 1 << 40
 _M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180.0
+_RAD = math.pi / 180.0  # as in travel.haversine_m, which _scan inlines
 _CLASS_INDEX = {name: index for index, name in enumerate(CLASS_NAMES)}
 
 
