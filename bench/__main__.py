@@ -3,7 +3,8 @@
 Starts an embedded Tansu broker on loopback, builds realistic traffic from the demo shift (1 KB narratives,
 a 1,000-unit roster, AVL), then measures, in this order and in the same run:
   throughput  the bridge draining a backlog vs a bare aiokafka passthrough (WARNING logging, then INFO);
-  latency     produced -> recommendation at a paced rate, beside the passthrough forwarding the same events;
+  latency     produced -> recommendation at a paced rate, beside the passthrough forwarding the same events
+              (and beside two bridge instances in one consumer group: --scale-out);
   rules       bench/rules_scaling.py (50 / 500 / 5,000 phrases);
   ranking     bench/ranking_scaling.py (100 / 1,000 / 10,000 units, AVL at 2,000/s);
   memory      RSS over a long replay (``--long``: 1,000,000 events);
