@@ -7,12 +7,16 @@ bridge (same broker, same events, same consumer and producer settings, its own p
 every record without awaiting each send, awaits the acknowledgements, then commits the batch, so a commit never
 covers unwritten output (the same guarantee the bridge keeps). Speaks the ``bench.progress`` line protocol;
 counts records of topic ``t`` under the stream named by ``--stream t=name``.
+
+``--burn-us N`` spins N microseconds of CPU per record before sending it: a stand-in for per-event work, to see
+what a given CPU cost per event does to latency on this machine (``python -m bench.whatif --burn-us ...``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 
@@ -48,6 +52,7 @@ async def run(args: argparse.Namespace) -> None:
     await consumer.start()
     reporter = asyncio.create_task(progress.report(args.interval))
     output = args.output
+    burn = args.burn_us / 1e6
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=args.poll_timeout_ms, max_records=args.max_records)
@@ -56,6 +61,8 @@ async def run(args: argparse.Namespace) -> None:
             futures = []
             for records in batch.values():
                 for record in records:
+                    if burn:
+                        _spin(burn)
                     futures.append(await producer.send(output, record.value, key=record.key, headers=record.headers))
             await asyncio.gather(*futures)
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
@@ -65,6 +72,12 @@ async def run(args: argparse.Namespace) -> None:
         reporter.cancel()
         await consumer.stop()
         await producer.stop()
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
 def main() -> None:
@@ -82,6 +95,7 @@ def main() -> None:
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
     parser.add_argument("--interval", type=float, default=0.25)
+    parser.add_argument("--burn-us", type=float, default=0.0, help="CPU to spin per record (a stand-in for work)")
     args = parser.parse_args()
     try:
         asyncio.run(run(args))

@@ -134,8 +134,8 @@ class Bench:
         return Measured(f"bridge[{log_level}]", args, env, self.workdir / f"{member}.log",
                         output_topic=f"{group}.recommendations")
 
-    def passthrough(self, topics: dict[str, str], expect: dict[str, int]) -> Measured:
-        """``topics`` maps input topic -> stream name (incidents / units)."""
+    def passthrough(self, topics: dict[str, str], expect: dict[str, int], burn_us: float = 0.0) -> Measured:
+        """``topics`` maps input topic -> stream name (incidents / units); ``burn_us`` of CPU spun per record."""
         group = self.name("passthrough")
         output = f"{group}.out"
         k = self.knobs
@@ -146,6 +146,8 @@ class Bench:
                 "--heartbeat-interval-ms", str(k.heartbeat_interval_ms)]
         args += [f"--stream={t}={s}" for t, s in topics.items()]
         args += [f"--expect={s}={n}" for s, n in expect.items()]
+        if burn_us:
+            args += ["--burn-us", str(burn_us)]
         return Measured("passthrough", args, {}, self.workdir / f"{group}.log", output_topic=output)
 
 
@@ -222,7 +224,7 @@ def percentile(values: list[float], share: float) -> float:
 
 async def latency(bench: Bench, who: str, roster_topic: str, rate: float, seconds: float, warmup: float,
                   timeout: float = 120, extra_env: dict[str, str] | None = None,
-                  instances: int = 1) -> dict[str, Any]:
+                  instances: int = 1, burn_us: float = 0.0) -> dict[str, Any]:
     """Produce crisis events at ``rate``/s; time each from just before ``send`` to its output record's arrival.
 
     ``instances`` > 1 runs that many bridge processes in one consumer group (horizontal scale-out): the input's
@@ -236,7 +238,7 @@ async def latency(bench: Bench, who: str, roster_topic: str, rate: float, second
         members = [bench.bridge(incidents, roster_topic, "WARNING", {}, ready_units=len(bench.traffic.roster),
                                 extra_env=extra_env, group=group, instance=n) for n in range(instances)]
     else:
-        members = [bench.passthrough({incidents: "incidents"}, {})]
+        members = [bench.passthrough({incidents: "incidents"}, {}, burn_us=burn_us)]
         await bench.create_topics([members[0].output_topic])
     measured = members[0]
     for member in members:

@@ -7,6 +7,11 @@ Variants are settings or start-up changes applied from outside the service code:
   no-premise  DISPATCH_BRIDGE_STORE__PREMISE_ENABLED=false: no premise history at all (what it costs)
   gc+no-premise  both
 Throughput runs alternate baseline and variants; latency is measured at each rate for each. Prints a table.
+
+    python -m bench.whatif --events 0 --variants "" --latency-rates 500 --burn-us 300,600,1000
+
+``--burn-us`` adds passthroughs that spin that much CPU per record: the latency a given CPU cost per event
+costs on this machine, to read the bridge's own figure against.
 """
 
 from __future__ import annotations
@@ -47,13 +52,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         rates = [float(r) for r in args.latency_rates.split(",") if r]
         if rates:
             roster = await phases.preload_roster(bench)
+            # (name, contender, keyword arguments): the passthrough, the same burning CPU, then the bridges.
+            contenders = [("passthrough", "passthrough", {})]
+            contenders += [(f"passthrough+{b}us", "passthrough", {"burn_us": float(b)})
+                           for b in args.burn_us.split(",") if b]
+            contenders += [(name, "bridge", {"extra_env": VARIANTS[name]}) for name in names]
             for rate in rates:
-                for name in ["passthrough", *names]:
-                    if name == "passthrough":
-                        row = await phases.latency(bench, "passthrough", roster, rate, args.latency_seconds, 2)
-                    else:
-                        row = await phases.latency(bench, "bridge", roster, rate, args.latency_seconds, 2,
-                                                   extra_env=VARIANTS[name])
+                for name, who, kwargs in contenders:
+                    row = await phases.latency(bench, who, roster, rate, args.latency_seconds, 2, **kwargs)
                     out["latency"][(name, rate)] = row
                     print(f"latency {name} @ {rate:.0f}/s: p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
                           f"max {row['max_ms']:.1f} ms", flush=True)
@@ -67,6 +73,7 @@ def main() -> int:
     parser.add_argument("--variants", default="gc,no-premise,gc+no-premise")
     parser.add_argument("--latency-rates", default="100,250,500", help="paced rates; empty skips latency")
     parser.add_argument("--latency-seconds", type=float, default=8.0)
+    parser.add_argument("--burn-us", default="", help="passthroughs spinning this much CPU per record (comma list)")
     args = parser.parse_args()
     out = asyncio.run(run(args))
     if out["throughput"]["baseline"]:
