@@ -112,9 +112,8 @@ class IncidentProcessor:
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
         self.abort = asyncio.Event()
-        # The durable part of the newest batch: output acknowledged, then outcome rows written. Its result
-        # says whether it sent anything again (the next batch then re-sends too: see bus.producer.Sending).
-        self._last_write: asyncio.Task[bool] | None = None
+        # The durable part of the newest batch: output acknowledged, then outcome rows written.
+        self._last_write: asyncio.Task[None] | None = None
         # Bound metric children once: label lookups per event are measurable on the hot path.
         self._outcome_counters = {
             name: metrics.events_processed.labels(name)
@@ -156,7 +155,7 @@ class IncidentProcessor:
             raise ConsumptionHalted(halted, done)
         return Handled(done, durable)
 
-    async def _write(self, result: BatchResult) -> asyncio.Task[bool]:
+    async def _write(self, result: BatchResult) -> asyncio.Task[None]:
         """Enqueue the output now, in input order; confirm it and write the outcome rows in the background.
 
         The next batch is processed while this one's acknowledgements travel (a broker round trip that would
@@ -164,26 +163,27 @@ class IncidentProcessor:
         previous one's, so a failure blocks everything after it, and the consumer loop commits a batch's
         offsets only once its durable part has completed.
         """
-        sending = await self._producer.enqueue(result.outgoing)
         previous = self._last_write
-        # Only a predecessor still unconfirmed when this output left can make it re-send after ours.
-        overtaken = previous is not None and not previous.done()
+        resent_before = self._producer.resent  # read before the first await: see bus.producer.Sending
+        sending = await self._producer.enqueue(result.outgoing)
 
-        async def confirm_and_record() -> bool:
-            resend = False
+        async def confirm_and_record() -> None:
             if previous is not None:
-                resend = await previous and overtaken  # a failed predecessor fails this one too
-            sent_again = await self._producer.confirm(sending, abort=self.abort, resend=resend)
+                await previous  # in order; a failed predecessor fails this one too (never committed past)
+            resend = self._producer.resent != resent_before
+            await self._producer.confirm(sending, abort=self.abort, resend=resend)
             if result.latencies:
                 acked = self._clock()
                 for occurred_at in result.latencies:
                     self._metrics.end_to_end_seconds.observe(max(0.0, (acked - occurred_at).total_seconds()))
             if self._sink is not None and result.rows:
                 await self._sink.write(result.rows, self.abort)
-            return sent_again or resend
 
-        self._last_write = asyncio.create_task(confirm_and_record(), name="batch-durable")
-        return self._last_write
+        task = asyncio.create_task(confirm_and_record(), name="batch-durable")
+        # Every task in the chain fails when one does; the consumer reads the first, this reads the rest.
+        task.add_done_callback(_retrieve)
+        self._last_write = task
+        return task
 
     # -- one record --------------------------------------------------------------------------------------
 
@@ -366,6 +366,12 @@ def _slim(event: IncidentEvent) -> IncidentEvent:
 def _with_history(context: TriageContext | None) -> TriageContext | None:
     """The premise context as triage should see it: only when the place has crisis history to show."""
     return context if context is not None and context.premise_crisis_calls else None
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a failed durable part's exception as seen (the consumer acts on the first failure in the chain)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _child(cache: dict[str, Any], metric: Any, label: str) -> Any:

@@ -81,7 +81,9 @@ async def test_output_that_cannot_be_written_is_never_committed_past(broker, uni
 
 async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(broker, unique, tmp_path):
     """Batches are enqueued before the previous one is acknowledged. When the earlier one must re-send, the
-    incident's newest recommendation must still be the last in the log, and nothing is committed early."""
+    incident's newest recommendation must still be the last in the log, and nothing is committed early. The
+    later batch's own enqueue may pause half-way (a metadata wait) while the earlier one re-sends and finishes:
+    it must still notice."""
     settings = settings_for(broker, unique, tmp_path)
     topics = settings.topics
     tp = TopicPartition(topics.incidents, 0)
@@ -90,33 +92,68 @@ async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(b
     real_enqueue = service.producer.enqueue
     calls = 0
 
-    async def first_send_refused(batch):
+    async def first_send_refused_then_a_pause(batch):
         nonlocal calls
         calls += 1
-        if calls > 1:
-            return await real_enqueue(batch)
-        refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        refused.set_exception(KafkaTimeoutError())  # as if the broker never acknowledged it
-        return Sending(list(batch), [refused] * len(batch))
+        if calls == 1:
+            refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            refused.set_exception(KafkaTimeoutError())  # as if the broker never acknowledged it
+            return Sending(list(batch), [refused] * len(batch))
+        if calls == 2:
+            head = await real_enqueue(batch[:1])
+            await eventually(lambda: handled and handled[0].durable.done(), timeout=10)
+            rest = await real_enqueue(batch[1:])
+            return Sending(head.batch + rest.batch, head.futures + rest.futures)
+        return await real_enqueue(batch)
 
-    service.producer.enqueue = first_send_refused  # type: ignore[method-assign]
+    service.producer.enqueue = first_send_refused_then_a_pause  # type: ignore[method-assign]
+    handled: list = []
     try:
         async with TopicReader(broker, topics.recommendations) as out:
-            first = incident_event("INC-ORDER", 1, narrative=CRISIS)
-            second = incident_event("INC-ORDER", 2, narrative=[*CRISIS, "HE HAS A KNIFE"])
-            handled = []
-            for offset, event in enumerate((first, second)):
-                handled.append(await service.processor.handle({tp: [consumer_record(
-                    topics.incidents, offset, b"INC-ORDER", orjson.dumps(event))]}))
-            assert not handled[0].durable.done(), "the first batch is still being re-sent"
-            assert await handled[1].durable is True, "the second batch went again, after the first"
-            assert await handled[0].durable is True
-            await eventually(lambda: len(out.records) >= 3)
-            revisions = [orjson.loads(r.value)["incident_revision"] for r in out.records]
-            assert revisions == [2, 1, 2], revisions  # sent, re-sent, and sent again behind it
+            batches = [
+                [("INC-ORDER", incident_event("INC-ORDER", 1, narrative=CRISIS))],
+                [("INC-ORDER", incident_event("INC-ORDER", 2, narrative=[*CRISIS, "HE HAS A KNIFE"])),
+                 ("INC-OTHER", incident_event("INC-OTHER", 1, narrative=CRISIS))],
+            ]
+            offset = 0
+            for records in batches:
+                batch = []
+                for key, event in records:
+                    batch.append(consumer_record(topics.incidents, offset, key.encode(), orjson.dumps(event)))
+                    offset += 1
+                handled.append(await service.processor.handle({tp: batch}))
+            await handled[1].durable
+            assert handled[0].durable.done() and handled[0].durable.exception() is None
+            await eventually(lambda: sum(r.key == b"INC-ORDER" for r in out.records) >= 3)
+            revisions = [orjson.loads(r.value)["incident_revision"] for r in out.records if r.key == b"INC-ORDER"]
+            # Sent, re-sent by the first batch, and sent again by the second, behind it.
+            assert revisions == [2, 1, 2], revisions
             assert service.metrics.produce_retries._value.get() == 1
     finally:
         await service.stop()
+
+
+async def test_a_batch_that_fails_for_a_reason_other_than_shutdown_stops_the_service_loudly(
+        broker, unique, tmp_path):
+    # Output and rows are written in the background; a failure there that is not shutdown is a bug. Consuming
+    # on would never commit again (nothing is committed past an unwritten batch): the service must say so.
+    settings = settings_for(broker, unique, tmp_path)
+    async with running(settings) as service:
+        recorder = service.recorder
+
+        class BrokenSink:  # the incident rows only: the rest of the service writes as usual
+            seen, published = recorder.seen, recorder.published
+
+            async def write(self, rows, abort):
+                raise RuntimeError("a bug in the outcome store")
+
+        service.processor.attach_outcomes(BrokenSink(), recorder.premise)
+        await produce(broker, settings.topics.incidents, [("INC-BUG", incident_event("INC-BUG", narrative=CRISIS))])
+        await eventually(lambda: service.failed is not None, timeout=30)
+        assert service.failed.startswith("incidents") and "RuntimeError" in service.failed, service.failed
+        assert not service.live()[0]
+    assert (await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id,
+                                    settings.topics.incidents, 1))[0] is None
 
 
 async def test_a_run_of_invalid_events_beyond_the_limit_halts_consumption_and_fails_readiness(

@@ -30,6 +30,7 @@ from aiokafka import (
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from dispatch_bridge.bus.kafka_config import connection_kwargs
+from dispatch_bridge.bus.producer import DeliveryAborted
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.settings import KafkaSettings
 
@@ -158,6 +159,7 @@ class GroupConsumer:
             if batch and self.halted_reason is None:
                 await self._handle(batch)
             self._collect()
+            self._raise_if_broken()
             if self._pending and time.monotonic() - self._last_commit >= interval:
                 await self._commit()
 
@@ -172,6 +174,7 @@ class GroupConsumer:
                     await asyncio.wait({head})
                     continue
                 self._collect()
+                self._raise_if_broken()
                 if len(self._in_flight) >= MAX_IN_FLIGHT:
                     break  # the head failed (shutdown): it stays, and nothing after it is committed
             try:
@@ -203,6 +206,16 @@ class GroupConsumer:
             for tp, offset in head.offsets.items():
                 if tp in assigned:  # a partition revoked meanwhile belongs to someone else now
                     self._pending[tp] = offset
+
+    def _raise_if_broken(self) -> None:
+        """A durable part that failed other than by shutdown (DeliveryAborted, cancelled) is a bug: raise it, so
+        the service stops and says so, instead of consuming on with nothing ever committed again."""
+        head = self._in_flight[0].durable if self._in_flight else None
+        if head is None or not head.done() or head.cancelled():
+            return
+        error = head.exception()
+        if error is not None and not isinstance(error, DeliveryAborted):
+            raise error
 
     async def _settle(self, timeout: float) -> None:
         """Wait (bounded) for the durable parts still running, then collect what completed."""

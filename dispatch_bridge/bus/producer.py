@@ -40,9 +40,10 @@ class Sending:
     """Records handed to the producer, with one acknowledgement future each (None: not enqueued).
 
     Output order per incident matters (a CAD shows the newest recommendation it read). While a batch waits for
-    its acknowledgements the next one may already be enqueued; if the earlier batch then has to re-send a
-    record, the later batch re-sends all of its own afterwards (``confirm(resend=True)``), so the last copy of
-    every record in the log is still in input order. Copies are harmless: output ids are deterministic.
+    its acknowledgements the next one may already be enqueued; if anything is re-sent after a batch started to
+    enqueue (``OutputProducer.resent`` moved), that batch re-sends all of its own afterwards
+    (``confirm(resend=True)``), so the last copy of every record in the log is still in input order. Copies
+    are harmless: output ids are deterministic.
     """
 
     batch: list[Outgoing]
@@ -58,6 +59,9 @@ class OutputProducer:
         self._kafka = kafka
         self._on_retry = on_retry
         self._producer: AIOKafkaProducer | None = None
+        # Records enqueued a second (or later) time, by any caller: a batch enqueued before this moved may now
+        # sit in the log before an older record's copy, and must be sent again (see Sending).
+        self.resent = 0
 
     @property
     def client(self) -> AIOKafkaProducer:
@@ -112,13 +116,15 @@ class OutputProducer:
         return Sending(list(batch), futures)
 
     async def confirm(self, sending: Sending, abort: asyncio.Event | None = None, max_backoff: float = 5.0,
-                      resend: bool = False) -> bool:
+                      resend: bool = False) -> None:
         """Return once every record of ``sending`` is acknowledged, re-sending the failed ones with backoff;
         raise DeliveryAborted if ``abort`` is set first. ``resend`` sends every record once more after the
-        first acknowledgements (see ``Sending``). Returns whether anything was sent again."""
+        first acknowledgements (see ``Sending``)."""
         failed = await self._failures(sending)
-        sent_again = resend or bool(failed)
-        if resend:  # written or not, each goes once more so that it follows the retried output
+        if resend:  # written or not, each goes once more so that it follows the re-sent output
+            if abort is not None and abort.is_set():
+                raise DeliveryAborted(f"{len(sending.batch)} records not re-sent at shutdown")
+            self.resent += len(sending.batch)
             failed = await self._failures(await self.enqueue(sending.batch))
         backoff = 0.1
         while failed:
@@ -135,8 +141,8 @@ class OutputProducer:
             else:
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
+            self.resent += len(failed)
             failed = await self._failures(await self.enqueue(failed))
-        return sent_again
 
     @staticmethod
     async def _failures(sending: Sending) -> list[Outgoing]:
