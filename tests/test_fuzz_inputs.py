@@ -88,7 +88,9 @@ def _delete(root: Any, path: tuple[Any, ...]) -> None:
 def hostile(rng: random.Random, n: int, max_bytes: int, kind: str | None = None) -> Hostile:
     """Record ``n`` of a hostile stream: a valid event, or one of many ways to be wrong."""
     kind = kind or rng.choice(KINDS)
-    incident_id = f"FZ-{n}"
+    # Fixed width: the record's length must not depend on n, or hypothesis, replaying a case under a later n,
+    # would see its random draws change (rng.randint(0, len(value) - 1)) and call the strategy flaky.
+    incident_id = f"FZ-{n:07d}"
     crisis = rng.random() < 0.5
     event = incident_event(incident_id, narrative=CRISIS if crisis else ["CALLER REPORTS " + _marked(rng)],
                            nature_code="EDP" if crisis else "BURG", at=T0 + dt.timedelta(seconds=n),
