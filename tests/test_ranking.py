@@ -253,7 +253,8 @@ def test_rank_is_pure_same_inputs_same_answer(roster):
 # ---- the grid search returns exactly what a full sort would ---------------------------------------------
 
 
-def brute_force(roster: Roster, call: Incident, now: dt.datetime, ranking: RankingSettings, cit: bool) -> list[str]:
+def brute_force(roster: Roster, call: Incident, now: dt.datetime, ranking: RankingSettings, cit: bool,
+                preference: int = 0) -> list[str]:
     travel = StraightLineEstimator(ranking.road_factor, ranking.speed_kmh)
     day = roster.local_day(now)
     keys = []
@@ -271,7 +272,7 @@ def brute_force(roster: Roster, call: Incident, now: dt.datetime, ranking: Ranki
         straight = haversine_m(entry.lat, entry.lon, call.location.lat, call.location.lon)
         if straight > ranking.max_search_km * 1000:
             continue
-        eta = travel.seconds(0, 0, 0, 0, straight)
+        eta = travel.seconds(0, 0, 0, 0, straight) - (preference if members else 0)
         stale = now.timestamp() - entry.fix_ts > roster.settings.stale_location_seconds
         affinity = 0 if entry.beat == call.location.beat else 1 if entry.district == call.location.district else 2
         keys.append((cls, int(eta // ranking.eta_bucket_seconds), stale, affinity, eta, entry.unit_id))
@@ -310,10 +311,12 @@ def test_grid_search_matches_a_full_sort(seed, count, cell, spread, lat):
     call = incident(lat=lat, lon=lon, beat="B1", district="D1")
     ranking = RankingSettings(max_candidates=rng.choice([1, 5, 10]), max_search_km=rng.choice([5.0, 80.0]),
                               availability_order=("available", "on_scene_available"))
-    for tier, cit in (("cit_officer", True), ("police_only", False)):
+    preference = rng.choice([60, 120, 600])  # police_only: a CIT unit may be this many seconds farther
+    for tier, cit, allowance in (("cit_officer", True, 0), ("police_only", False, 0),
+                                 ("police_only", False, preference)):
         got = rank(assess(tier), call, roster, NOW,
-                   ranking.model_copy(update={"police_only_cit_preference_seconds": 0}))
-        expected = brute_force(roster, call, NOW, ranking, cit)
+                   ranking.model_copy(update={"police_only_cit_preference_seconds": allowance}))
+        expected = brute_force(roster, call, NOW, ranking, cit, allowance)
         if tier == "cit_officer" and not expected:
             continue  # falls back to plain patrol: covered by the police_only leg
-        assert ids(got) == expected
+        assert ids(got) == expected, (tier, allowance)

@@ -194,7 +194,10 @@ def _patrol(q: _Query, k: int, *, cit_required: bool, cit_preference: int) -> li
         if cls == ENROUTE and q.priority is None:
             continue  # nothing to compare a unit's current call with
         if q.lat is not None:
-            found = _ring_search(q, grids[cls], position, cls, need, cit_required, cit_preference)
+            if cit_preference and not cit_required:
+                found = _preferring_cit(q, grids[cls], roster.grids_cit[cls], position, cls, need, cit_preference)
+            else:
+                found = _ring_search(q, grids[cls], position, cls, need, cit_required, cit_preference)
             if len(found) < need:
                 found += _by_affinity(q, unlocated[cls], position, cls, need - len(found), cit_required,
                                       only_unlocated=True)
@@ -205,10 +208,33 @@ def _patrol(q: _Query, k: int, *, cit_required: bool, cit_preference: int) -> li
     return [_unit_candidate(q, hit) for hit in hits]
 
 
-def _ring_search(
-    q: _Query, grid: SpatialGrid[UnitEntry], position: int, cls: int, need: int, cit_required: bool,
+def _preferring_cit(
+    q: _Query, grid: SpatialGrid[UnitEntry], cit_grid: SpatialGrid[UnitEntry], position: int, cls: int, need: int,
     cit_preference: int,
 ) -> list[_Hit]:
+    """The best ``need`` units of a class when a CIT unit may be up to ``cit_preference`` seconds farther.
+
+    One search with that allowance on the whole grid would have to widen its stopping bound by it for every
+    unit, though only CIT units get it: with four patrol cars to every CIT car, that scans several times the
+    units. Instead the whole grid is searched with the plain bound (each CIT unit still keyed with its
+    allowance) and the CIT grid with the widened one. Every unit of the true answer is in one of the two: a
+    unit without CIT gets no allowance, so the plain bound holds for it, and a CIT unit is in the CIT grid.
+    """
+    plain = _ring_search(q, grid, position, cls, need, False, cit_preference, stop_preference=0)
+    cit = _ring_search(q, cit_grid, position, cls, need, True, cit_preference)
+    merged = {hit.unit_id: hit for hit in plain}
+    merged.update((hit.unit_id, hit) for hit in cit)  # the same unit gets the same key in both searches
+    return sorted(merged.values())[:need]
+
+
+def _ring_search(
+    q: _Query, grid: SpatialGrid[UnitEntry], position: int, cls: int, need: int, cit_required: bool,
+    cit_preference: int, stop_preference: int | None = None,
+) -> list[_Hit]:
+    """The best ``need`` units of ``grid``, searched ring by ring from the call. ``stop_preference`` is the
+    largest allowance any unvisited unit could get (the stopping bound); by default ``cit_preference``."""
+    if stop_preference is None:
+        stop_preference = cit_preference
     total = len(grid)
     if total == 0:
         return []
@@ -234,7 +260,7 @@ def _ring_search(
         if len(best) == need:
             # Anything outside the searched rings is at least `beyond` away: if even that cannot reach the worst
             # kept ETA bucket, no unvisited unit can displace it.
-            floor_bucket = int((travel.lower_bound_seconds(beyond) - cit_preference) // bucket_s)
+            floor_bucket = int((travel.lower_bound_seconds(beyond) - stop_preference) // bucket_s)
             if best[-1].bucket < floor_bucket:
                 break
         d += 1
