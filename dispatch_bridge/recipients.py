@@ -10,6 +10,7 @@ aboard which patrol car. The team's copy is the same wire record (same schema) w
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -34,19 +35,15 @@ class TeamChannelFilter:
         self._rules = settings.withheld_rules
         self._flags = frozenset(settings.withheld_flags)
         # A pack has a few dozen rule ids: match each against the patterns once, not on every recommendation.
-        self._verdicts: dict[str, bool] = {}
+        self._withheld = lru_cache(maxsize=1024)(self._matches)
 
-    def _withheld(self, rule: str) -> bool:
-        verdict = self._verdicts.get(rule)
-        if verdict is None:
-            if len(self._verdicts) > 10_000:  # ids come from packs, but never let a cache grow without bound
-                self._verdicts.clear()
-            verdict = self._verdicts[rule] = any(fnmatchcase(rule, pattern) for pattern in self._rules)
-        return verdict
+    def _matches(self, rule: str) -> bool:
+        return any(fnmatchcase(rule, pattern) for pattern in self._rules)
 
     def team_copy(self, record: dict[str, Any]) -> dict[str, Any] | None:
-        """The team's copy of a wire recommendation, or None when no team is among the candidates."""
-        teams = [c for c in record["candidates"] if _field(c, "kind") in TEAM_KINDS]
+        """The team's copy of a wire recommendation (``pipeline.recommendation_record``, or one decoded from the
+        topic), or None when no team is among the candidates."""
+        teams = [c for c in record["candidates"] if c["kind"] in TEAM_KINDS]
         if not teams:
             return None
         return {
@@ -54,18 +51,14 @@ class TeamChannelFilter:
             "safety_flags": [f for f in record["safety_flags"] if f not in self._flags],
             # Evidence is dropped everywhere: it quotes what matched, CAD officer-safety flags included.
             "reasons": [
-                {"rule": _field(r, "rule"), "because": _field(r, "because"), "evidence": None}
-                for r in record["reasons"] if not self._withheld(_field(r, "rule"))
+                {"rule": r["rule"], "because": r["because"], "evidence": None}
+                for r in record["reasons"] if not self._withheld(r["rule"])
             ],
             # Only the teams: patrol candidates name the officers aboard (a law-enforcement roster).
             "candidates": [
-                {"unit_id": _field(c, "unit_id"), "kind": _field(c, "kind"), "eta_seconds": _field(c, "eta_seconds"),
-                 "distance_m": _field(c, "distance_m"), "cit_members": [], "why": _field(c, "why")}
+                {"unit_id": c["unit_id"], "kind": c["kind"], "eta_seconds": c["eta_seconds"],
+                 "distance_m": c["distance_m"], "cit_members": [], "why": c["why"]}
                 for c in teams
             ],
         }
 
-
-def _field(item: Any, name: str) -> Any:
-    """Reasons and candidates are dataclasses on the hot path and dicts once decoded: read either."""
-    return item[name] if isinstance(item, dict) else getattr(item, name)

@@ -283,7 +283,6 @@ def _scan(
     assigned, incident_id, day = q.assigned, q.incident.id, q.day
     seconds, lower_bound = q.travel.seconds, q.travel.lower_bound_seconds
     bucket_s, max_m, now_ts, stale_s = q.bucket_s, q.max_m, q.now_ts, q.stale_s
-    beat, district = q.beat, q.district
     lat_rad, cos_lat = lat * _RAD, math.cos(lat * _RAD)
     sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
     enroute = cls == ENROUTE
@@ -300,7 +299,7 @@ def _scan(
                 continue
             if enroute and not q.divertable(entry):
                 continue
-            has_cit = entry.cit_first <= day <= entry.cit_last and entry.has_cit(day)
+            has_cit = entry.has_cit(day)
             if cit_required and not has_cit:
                 continue
             bonus = cit_preference if has_cit else 0
@@ -319,14 +318,8 @@ def _scan(
             bucket = int(ranked_eta // bucket_s)
             if full and bucket > worst:
                 continue  # cheap reject before building the hit
-            if entry.beat is not None and entry.beat == beat:
-                affinity = 0
-            elif entry.district is not None and entry.district == district:
-                affinity = 1
-            else:
-                affinity = 2
-            hit = _Hit(position, bucket, now_ts - entry.fix_ts > stale_s, affinity, ranked_eta, unit_id, entry,
-                       straight, ())
+            hit = _Hit(position, bucket, now_ts - entry.fix_ts > stale_s, q.affinity(entry.beat, entry.district),
+                       ranked_eta, unit_id, entry, straight, ())
             if not full:
                 insort(best, hit)
                 full = len(best) == need
