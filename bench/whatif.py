@@ -32,6 +32,8 @@ VARIANTS: dict[str, dict[str, str]] = {
     "gc": {"BENCH_WHATIF": "gc"},
     "no-premise": {"DISPATCH_BRIDGE_STORE__PREMISE_ENABLED": "false"},
     "gc+no-premise": {"BENCH_WHATIF": "gc", "DISPATCH_BRIDGE_STORE__PREMISE_ENABLED": "false"},
+    # Every revision ranked and published on its own, as before coalescing within a batch.
+    "no-coalesce": {"DISPATCH_BRIDGE_PROCESSING__COALESCE_REVISIONS": "false"},
 }
 
 

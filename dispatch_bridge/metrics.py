@@ -18,7 +18,7 @@ class Metrics:
         r = self.registry
         # Counter: records read from each input topic.
         self.events_consumed = Counter("dispatch_bridge_events_consumed", "Records consumed.", ["topic"], registry=r)
-        # Counter: incident events by what became of them (enum: recommended, unchanged, not_crisis, stale, closed, dead_letter).
+        # Counter: incident events by what became of them (enum: recommended, unchanged, superseded, not_crisis, stale, closed, dead_letter).
         self.events_processed = Counter(
             "dispatch_bridge_events_processed", "Incident events by outcome.", ["outcome"], registry=r)
         # Counter: records sent to the dead-letter topic, by reason class.

@@ -24,6 +24,8 @@ UNCHANGED = "unchanged"
 NOT_CRISIS = "not_crisis"
 STALE = "stale"
 DEAD_LETTER = "dead_letter"
+# A newer revision of the same incident came in the same batch: only the newest is ranked and published.
+SUPERSEDED = "superseded"
 
 Signature = tuple[Any, ...]
 

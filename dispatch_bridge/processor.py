@@ -33,6 +33,7 @@ from dispatch_bridge.pipeline import (
     NOT_CRISIS,
     RECOMMENDED,
     STALE,
+    SUPERSEDED,
     Decision,
     IncidentBook,
     OpenIncident,
@@ -76,6 +77,23 @@ class OutcomeSink(Protocol):
     async def write(self, rows: Sequence[object], abort: asyncio.Event) -> None: ...
 
 
+@dataclass(slots=True)
+class _Deferred:
+    """A revision whose recommendation waits for the end of its batch: a newer revision of the same incident
+    later in the batch supersedes it (see ``IncidentProcessor.handle``)."""
+
+    event: IncidentEvent
+    record: ConsumerRecord
+    assessment: Assessment
+    previous: OpenIncident | None
+    entry: OpenIncident
+    closed: bool
+
+
+# _apply's outcome for a revision whose decision is deferred: counted and logged when it is settled.
+_DEFERRED = "deferred"
+
+
 @dataclass
 class BatchResult:
     outgoing: list[Outgoing] = field(default_factory=list)
@@ -108,6 +126,7 @@ class IncidentProcessor:
         self._max_bytes = settings.kafka.max_message_bytes
         self._dlq_limit = settings.processing.dlq_max_consecutive
         self._log_every_event = settings.processing.log_every_event
+        self._coalesce = settings.processing.coalesce_revisions
         self._team_filter = TeamChannelFilter(settings.team_channel) if settings.team_channel.enabled else None
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
@@ -117,7 +136,7 @@ class IncidentProcessor:
         # Bound metric children once: label lookups per event are measurable on the hot path.
         self._outcome_counters = {
             name: metrics.events_processed.labels(name)
-            for name in (RECOMMENDED, "unchanged", NOT_CRISIS, STALE, DEAD_LETTER, "closed")
+            for name in (RECOMMENDED, "unchanged", NOT_CRISIS, STALE, DEAD_LETTER, "closed", SUPERSEDED)
         }
         self._response_counters: dict[str, Any] = {}
         self._fallback_counters: dict[str, Any] = {}
@@ -131,21 +150,18 @@ class IncidentProcessor:
     # -- the batch -------------------------------------------------------------------------------------
 
     async def handle(self, batch: Batch) -> Handled:
+        """Handle a batch: every record in order; then each incident's newest revision is ranked and published.
+
+        Triage, outcome rows and the incident book follow every revision as it comes. Ranking and publishing
+        wait for the end of the batch (no await in between, so nothing observes the wait): a revision followed
+        by a newer one of the same incident in the same batch is ``superseded``, its recommendation would be
+        replaced within the same produce request. Live traffic brings an incident's revisions seconds apart, in
+        different batches, so this changes nothing there. A backlog (catching up after an outage or a
+        rebalance) brings many revisions of a call together, and dispatch then gets the newest state once,
+        not a burst of outdated ones: Kafka Streams' record cache does the same for a KTable's updates.
+        """
         started = time.perf_counter()
-        now = self._clock()
-        result = BatchResult()
-        done: dict[TopicPartition, int] = {}
-        halted: str | None = None
-        for tp, records in batch.items():
-            for record in records:
-                if not self._handle_record(record, now, result):
-                    halted = (f"{self.consecutive_invalid} consecutive invalid events: "
-                              "a bad deploy or a wrong topic, not bad data")
-                    done[tp] = record.offset  # this record is not handled: it is read again after the fix
-                    break
-                done[tp] = record.offset + 1
-            if halted:
-                break
+        result, done, halted = self.process(batch, self._clock())
         durable = await self._write(result)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self._metrics.open_incidents.set(len(self.book))
@@ -154,6 +170,26 @@ class IncidentProcessor:
             self._metrics.dlq_guard_tripped.set(1)
             raise ConsumptionHalted(halted, done)
         return Handled(done, durable)
+
+    def process(self, batch: Batch, now: dt.datetime) -> tuple[BatchResult, dict[TopicPartition, int], str | None]:
+        """The synchronous part of ``handle``: the batch's output and rows, the offsets done, and why
+        consumption must halt (None to go on)."""
+        result = BatchResult()
+        deferred: dict[str, _Deferred] = {}
+        done: dict[TopicPartition, int] = {}
+        halted: str | None = None
+        for tp, records in batch.items():
+            for record in records:
+                if not self._handle_record(record, now, result, deferred):
+                    halted = (f"{self.consecutive_invalid} consecutive invalid events: "
+                              "a bad deploy or a wrong topic, not bad data")
+                    done[tp] = record.offset  # this record is not handled: it is read again after the fix
+                    break
+                done[tp] = record.offset + 1
+            if halted:
+                break
+        self._settle(deferred, now, result)
+        return result, done, halted
 
     async def _write(self, result: BatchResult) -> asyncio.Task[None]:
         """Enqueue the output now, in input order; confirm it and write the outcome rows in the background.
@@ -187,7 +223,8 @@ class IncidentProcessor:
 
     # -- one record --------------------------------------------------------------------------------------
 
-    def _handle_record(self, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> bool:
+    def _handle_record(self, record: ConsumerRecord, now: dt.datetime, result: BatchResult,
+                       deferred: dict[str, _Deferred]) -> bool:
         """Handle one record; False when the dead-letter guard trips (the record is left unhandled)."""
         try:
             event = decode_incident(record.value, self._max_bytes)
@@ -195,22 +232,29 @@ class IncidentProcessor:
         except InvalidEvent as invalid:
             return self._dead_letter(record, invalid, result)
         try:
-            outcome = self._apply(event, record, now, result)
+            outcome = self._apply(event, record, now, result, deferred)
         except Exception as exc:  # noqa: BLE001 - one record must never take down the service
             # A bug or an input no rule anticipated: dead-letter this record (class name only, the message may
             # quote caller data) and go on; a run of them trips the dead-letter guard like invalid input does.
             return self._dead_letter(record, InvalidEvent("processing_error", type(exc).__name__), result)
         self.consecutive_invalid = 0
+        if outcome != _DEFERRED:
+            self._account(record, event, outcome, now)
+        return True
+
+    def _account(self, record: ConsumerRecord, event: IncidentEvent, outcome: str, now: dt.datetime) -> None:
+        """Count a handled revision by its outcome and write its canonical log line."""
         self._outcome_counters[outcome].inc()
         if self._log_every_event or outcome != NOT_CRISIS:
             log.info("event", topic=record.topic, partition=record.partition, offset=record.offset,
                      incident_id=event.incident.id, revision=event.incident.revision, outcome=outcome,
                      latency_ms=round((now - event.occurred_at).total_seconds() * 1000, 1))
-        return True
 
-    def _dead_letter(self, record: ConsumerRecord, invalid: InvalidEvent, result: BatchResult) -> bool:
-        """Dead-letter one record; False (leave it unhandled) when the dead-letter guard trips instead."""
-        if self.consecutive_invalid >= self._dlq_limit:
+    def _dead_letter(self, record: ConsumerRecord, invalid: InvalidEvent, result: BatchResult,
+                     force: bool = False) -> bool:
+        """Dead-letter one record; False (leave it unhandled) when the dead-letter guard trips instead.
+        ``force``: the record's offset is already done (a failure while settling the batch), never leave it."""
+        if self.consecutive_invalid >= self._dlq_limit and not force:
             return False
         self.consecutive_invalid += 1
         result.outgoing.append(dead_letter(record, invalid, self._settings.topics.deadletter,
@@ -221,10 +265,12 @@ class IncidentProcessor:
                     outcome=DEAD_LETTER, error_class=invalid.code, reason=invalid.reason)
         return True
 
-    def _apply(self, event: IncidentEvent, record: ConsumerRecord, now: dt.datetime, result: BatchResult) -> str:
+    def _apply(self, event: IncidentEvent, record: ConsumerRecord, now: dt.datetime, result: BatchResult,
+               deferred: dict[str, _Deferred]) -> str:
         if self.book.is_stale(event):
             return STALE
-        previous = self.book.get(event.incident.id)
+        incident_id = event.incident.id
+        previous = self.book.get(incident_id)
         memo = previous.memo if previous is not None else TriageMemo()
         context = previous.context if previous is not None else None
         assessment = self._triage(event, _with_history(context), memo)
@@ -234,10 +280,6 @@ class IncidentProcessor:
             context = self._premise(event)
             if _with_history(context) is not None:
                 assessment = self._triage(event, context, memo)
-        # Ranked as of the event's own time, not the wall clock: team hours, certification days and AVL ages
-        # then read the same on a redelivery or a replay as they did live, so the output is reproducible.
-        decision = decide(event, assessment, previous,
-                          lambda: self._ranker(assessment, event, event.occurred_at), self._top_n)
         if self._sink is not None and worth_recording(event, assessment, previous):
             result.rows.append(self._sink.seen(event, assessment, now))
         entry = OpenIncident(_slim(event), record.partition, assessment,
@@ -245,18 +287,52 @@ class IncidentProcessor:
                              previous.published_top if previous else None,
                              previous.recommendation if previous else None,
                              context, memo)
-        if decision.outcome == RECOMMENDED:
-            assert decision.ranking is not None
-            ce_id = cloudevents.event_id(record.topic, record.partition, record.offset, assessment.ruleset_sha256)
-            entry.recommendation = self._publish(event, decision, ce_id, now, result)
-            entry.published = decision.signature
-            entry.published_top = decision.ranking.candidates[0].unit_id if decision.ranking.candidates else None
-        if event.event_type == "incident.closed":
-            self.book.forget(event.incident.id)
-            return "closed" if decision.outcome == NOT_CRISIS else decision.outcome
-        # Ordinary calls are remembered too (bounded), so that their stale snapshots are ignored as well.
-        self.book.remember(entry)
-        return decision.outcome
+        closed = event.event_type == "incident.closed"
+        if closed:
+            self.book.forget(incident_id)
+        else:
+            # Ordinary calls are remembered too (bounded), so that their stale snapshots are ignored as well.
+            self.book.remember(entry)
+        if not assessment.crisis and (previous is None or previous.published is None):
+            return "closed" if closed else NOT_CRISIS  # nothing to rank, nothing to take back
+        superseded = deferred.pop(incident_id, None)
+        if superseded is not None:
+            self._account(superseded.record, superseded.event, SUPERSEDED, now)
+        deferred[incident_id] = _Deferred(event, record, assessment, previous, entry, closed)
+        if not self._coalesce:
+            self._settle(deferred, now, result)
+        return _DEFERRED
+
+    def _settle(self, deferred: dict[str, _Deferred], now: dt.datetime, result: BatchResult) -> None:
+        """Rank and publish the newest revision of each incident deferred in this batch, in record order."""
+        for item in deferred.values():
+            event, record, assessment = item.event, item.record, item.assessment
+            try:
+                # Ranked as of the event's own time, not the wall clock: team hours, certification days and AVL
+                # ages then read the same on a redelivery or a replay as they did live, so the output is
+                # reproducible.
+                decision = decide(event, assessment, item.previous,
+                                  lambda a=assessment, e=event: self._ranker(a, e, e.occurred_at),
+                                  self._top_n)
+                if decision.outcome == RECOMMENDED:
+                    assert decision.ranking is not None
+                    entry = item.entry
+                    ce_id = cloudevents.event_id(record.topic, record.partition, record.offset,
+                                                 assessment.ruleset_sha256)
+                    entry.recommendation = self._publish(event, decision, ce_id, now, result)
+                    entry.published = decision.signature
+                    candidates = decision.ranking.candidates
+                    entry.published_top = candidates[0].unit_id if candidates else None
+            except Exception as exc:  # noqa: BLE001 - as in _handle_record: dead-letter, never stop
+                # The record's offset is already done: it is dead-lettered whatever the guard's count.
+                self._dead_letter(record, InvalidEvent("processing_error", type(exc).__name__), result,
+                                  force=True)
+                continue
+            outcome = decision.outcome
+            if item.closed and outcome == NOT_CRISIS:
+                outcome = "closed"
+            self._account(record, event, outcome, now)
+        deferred.clear()
 
     def _publish(self, event: IncidentEvent, decision: Decision, ce_id: str, now: dt.datetime,
                  result: BatchResult, trigger: str = "incident_update") -> dict[str, Any]:

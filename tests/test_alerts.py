@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatch_bridge.api.app import build_app
-from dispatch_bridge.processor import BatchResult
 from dispatch_bridge.service import Service
 from dispatch_bridge.settings import Settings
 from tests.test_deploy_helpers import DEPLOY, EXTERNAL_METRICS, ROOT, catalogue, tool, unknown_names
@@ -189,8 +188,9 @@ async def _scrape_service_in_alert_states(tmp_path: Path) -> str:
     record = ConsumerRecord(topic="cad.incidents", partition=0, offset=7, timestamp=0, timestamp_type=0,
                             key=b"INC-1", value=b"\xff not json", checksum=None, serialized_key_size=5,
                             serialized_value_size=10, headers=[])
-    result = BatchResult()
-    assert service.processor._handle_record(record, dt.datetime.now(dt.UTC), result) is True
+    result, _, halted = service.processor.process({TopicPartition("cad.incidents", 0): [record]},
+                                                  dt.datetime.now(dt.UTC))
+    assert halted is None
     assert len(result.outgoing) == 1
     # Coverage gauges as the housekeeping loop exports them; the minimum as start() sets it.
     service._export_coverage()

@@ -92,8 +92,9 @@ async def test_unchanged_revision_publishes_nothing_new(broker, unique, tmp_path
     async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
         await _roster(broker, settings)
         await eventually(lambda: len(service.roster.units) == 3)
+        await produce(broker, settings.topics.incidents, [("INC-3", incident_event("INC-3", 1, narrative=CRISIS))])
+        await out.wait_for(lambda r: r.key == b"INC-3")
         await produce(broker, settings.topics.incidents, [
-            ("INC-3", incident_event("INC-3", 1, narrative=CRISIS)),
             # A new revision that changes nothing material (priority only): no new recommendation.
             ("INC-3", incident_event("INC-3", 2, narrative=CRISIS, priority=2, event_type="incident.updated")),
             ("INC-SENTINEL", incident_event("INC-SENTINEL", narrative=CRISIS)),

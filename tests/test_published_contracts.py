@@ -26,7 +26,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openapi_schema_validator import OAS31Validator
@@ -40,7 +40,6 @@ from dispatch_bridge.bus.codec import InvalidEvent
 from dispatch_bridge.bus.deadletter import dead_letter
 from dispatch_bridge.contracts.schemas import MODELS, SCHEMA_DIR
 from dispatch_bridge.outcomes import open_store, validate_feedback
-from dispatch_bridge.processor import BatchResult
 from dispatch_bridge.recording import StoreRecorder
 from dispatch_bridge.roster.personnel import PersonnelFormatError, parse_personnel_record
 from dispatch_bridge.service import Service
@@ -136,8 +135,8 @@ async def live_api(tmp_path):
     service.recorder = StoreRecorder(service.store, service.roster, service.metrics, settings.store)
     service.roster.apply_unit_record(b"P-1", orjson.dumps(unit_status("P-1", cit_until=dt.date(2027, 1, 1))))
     record = _record("cad.incidents", b"INC-1", orjson.dumps(incident_event("INC-1", nature_code="EDP")))
-    result = BatchResult()
-    assert service.processor._handle_record(record, NOW, result)
+    result, _, halted = service.processor.process({TopicPartition("cad.incidents", 3): [record]}, NOW)
+    assert halted is None
     client = TestClient(TestServer(build_app(service)))
     await client.start_server()
     try:
@@ -315,8 +314,8 @@ async def test_a_recommendation_the_processor_produces_matches_the_document(asyn
     service = Service(Settings(), clock=lambda: NOW)
     service.roster.apply_unit_record(b"P-1", orjson.dumps(unit_status("P-1", cit_until=dt.date(2027, 1, 1))))
     record = _record("cad.incidents", b"INC-7", orjson.dumps(incident_event("INC-7", nature_code="EDP")))
-    result = BatchResult()
-    assert service.processor._handle_record(record, NOW, result)
+    result, _, halted = service.processor.process({TopicPartition("cad.incidents", 3): [record]}, NOW)
+    assert halted is None
     (out,) = result.outgoing
     message = channel_message(asyncapi, "recommendations")
     assert out.topic == asyncapi["channels"]["recommendations"]["address"]

@@ -184,8 +184,9 @@ async def test_report_summary_counts_the_funnel_from_live_traffic(broker, unique
         await eventually(lambda: len(service.roster.units) == 1)
         assigned = [{"unit_id": "P-1", "dispatched_at": (T0 + dt.timedelta(minutes=1)).isoformat(),
                      "on_scene_at": (T0 + dt.timedelta(minutes=6)).isoformat()}]
+        await produce(broker, settings.topics.incidents, [("INC-1", incident_event("INC-1", narrative=CRISIS))])
+        await eventually(lambda: len(out.for_incident("INC-1")) == 1)  # recommended before the CIT unit is sent
         await produce(broker, settings.topics.incidents, [
-            ("INC-1", incident_event("INC-1", narrative=CRISIS)),
             ("INC-1", incident_event("INC-1", 2, narrative=CRISIS, units=assigned, event_type="incident.updated")),
             ("INC-2", incident_event("INC-2", nature_code="THEFT", nature_text="THEFT FROM AUTO")),
             ("INC-3", incident_event("INC-3", nature_code="TRAFFIC", nature_text="MINOR ACCIDENT")),
