@@ -5,7 +5,8 @@
 Replays a backlog (``bench.traffic``) through the same calls ``IncidentProcessor`` makes, in the same order,
 timing each stage separately with ``perf_counter_ns``: decode (msgspec, pydantic on refusal), triage (with the
 incident's memo, as the processor keeps it), premise history lookup (once per incident with a behavioral signal),
-ranking (crisis calls, 1,000-unit roster), recommendation encoding, outcome rows (the revisions the processor
+ranking (crisis calls, 1,000-unit roster; as the processor coalesces, only the newest revision of each incident
+in a batch of ``--batch`` incident events), recommendation encoding, outcome rows (the revisions the processor
 records) and the batch write (SQLite, one transaction per ``--batch`` events), the INFO log line (structlog as
 configured by the service, to /dev/null) and, for ``cad.units``, decode + apply. Beside them, the alternatives
 worth knowing: plain ``orjson.loads`` (the parse floor), the pydantic contract's own decode, and triage without
@@ -78,6 +79,34 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
     rows: list[object] = []
     now = dt.datetime.now(dt.UTC)
     counter = metrics.events_processed.labels("recommended")
+    deferred: dict[str, tuple[int, IncidentEvent, object]] = {}
+    in_batch = 0
+
+    async def settle() -> None:
+        """The end of a batch: rank and publish each deferred incident, then write the batch's rows."""
+        for m, event, assessment in deferred.values():
+            t = clock()
+            result = rank(assessment, event.incident, roster, now, ranking)
+            t = timed("rank (crisis events, newest revision per batch)", t)
+            record = recommendation_record(event, assessment, result, now, event.event_id)
+            orjson.dumps(record)
+            cloudevents.headers(cloudevents.event_id("t", 0, m, assessment.ruleset_sha256),
+                                cloudevents.RECOMMENDATION_TYPE, "/bench", now, event.incident.id,
+                                {"rulesetversion": assessment.ruleset_version})
+            t = timed("publish: record + orjson + CloudEvents headers", t)
+            rows.append(recorder.published(event, assessment, result, now))
+            counter.inc()
+            t = timed("published row + metrics", t)
+            log.info("event", topic="cad.incidents", partition=0, offset=m, incident_id=event.incident.id,
+                     revision=event.incident.revision, outcome="recommended", latency_ms=1.0)
+            timed("INFO log line (flagged events)", t)
+        deferred.clear()
+        if rows:
+            t = clock()
+            await store.write(rows)  # type: ignore[arg-type]
+            ns["store write (batch, per row)"] += clock() - t
+            count["store write (batch, per row)"] += len(rows)
+            rows.clear()
 
     def timed(stage: str, started: int) -> int:
         end = clock()
@@ -114,26 +143,15 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
         book[event.incident.id] = OpenIncident(_slim(event), 0, assessment, memo=memo)
         t = timed("outcome row built (revisions worth recording) + book", t)
         if assessment.crisis:
-            result = rank(assessment, event.incident, roster, now, ranking)
-            t = timed("rank (crisis events)", t)
-            record = recommendation_record(event, assessment, result, now, event.event_id)
-            orjson.dumps(record)
-            cloudevents.headers(cloudevents.event_id("t", 0, n, assessment.ruleset_sha256),
-                                cloudevents.RECOMMENDATION_TYPE, "/bench", now, event.incident.id,
-                                {"rulesetversion": assessment.ruleset_version})
-            t = timed("publish: record + orjson + CloudEvents headers", t)
-            rows.append(recorder.published(event, assessment, result, now))
-            counter.inc()
-            t = timed("published row + metrics", t)
-            log.info("event", topic="cad.incidents", partition=0, offset=n, incident_id=event.incident.id,
-                     revision=event.incident.revision, outcome="recommended", latency_ms=1.0)
-            timed("INFO log line (flagged events)", t)
-        if len(rows) >= batch_size:
-            t = clock()
-            await store.write(rows)  # type: ignore[arg-type]
-            ns["store write (batch, per row)"] += clock() - t
-            count["store write (batch, per row)"] += len(rows)
-            rows.clear()
+            # Ranked and published at the end of the batch, only the newest revision of each incident in it
+            # (the processor's coalescing): a newer revision of the same call replaces this one.
+            deferred.pop(event.incident.id, None)
+            deferred[event.incident.id] = (n, event, assessment)
+        in_batch += 1
+        if in_batch >= batch_size:
+            await settle()
+            in_batch = 0
+    await settle()
     await store.close()
     os.dup2(saved_stderr, 2)
     os.close(saved_stderr)

@@ -130,7 +130,10 @@ class IncidentProcessor:
         self._team_filter = TeamChannelFilter(settings.team_channel) if settings.team_channel.enabled else None
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
+        # Shutdown: every delivery still retrying gives up (uncommitted, so its input is redelivered).
         self.abort = asyncio.Event()
+        # The batches in flight give up: at shutdown, or when their partitions are revoked (abandon_in_flight).
+        self._give_up = asyncio.Event()
         # The durable part of the newest batch: output acknowledged, then outcome rows written.
         self._last_write: asyncio.Task[None] | None = None
         # Bound metric children once: label lookups per event are measurable on the hot path.
@@ -141,6 +144,18 @@ class IncidentProcessor:
         self._response_counters: dict[str, Any] = {}
         self._fallback_counters: dict[str, Any] = {}
         self._rule_counters: dict[str, Any] = {}
+
+    def shutdown(self) -> None:
+        """Every delivery still retrying gives up now."""
+        self.abort.set()
+        self._give_up.set()
+
+    def abandon_in_flight(self) -> None:
+        """The batches whose durable part is still running give up (raise DeliveryAborted), and the next batch
+        no longer waits on them: their partitions were revoked, and the input is redelivered to the next owner."""
+        self._give_up.set()
+        self._give_up = asyncio.Event()
+        self._last_write = None
 
     def attach_outcomes(self, sink: OutcomeSink, premise: PremiseLookup | None) -> None:
         """The outcome store opens asynchronously at start, after the processor exists."""
@@ -199,7 +214,7 @@ class IncidentProcessor:
         previous one's, so a failure blocks everything after it, and the consumer loop commits a batch's
         offsets only once its durable part has completed.
         """
-        previous = self._last_write
+        previous, give_up = self._last_write, self._give_up
         resent_before = self._producer.resent  # read before the first await: see bus.producer.Sending
         sending = await self._producer.enqueue(result.outgoing)
 
@@ -207,13 +222,13 @@ class IncidentProcessor:
             if previous is not None:
                 await previous  # in order; a failed predecessor fails this one too (never committed past)
             resend = self._producer.resent != resent_before
-            await self._producer.confirm(sending, abort=self.abort, resend=resend)
+            await self._producer.confirm(sending, abort=give_up, resend=resend)
             if result.latencies:
                 acked = self._clock()
                 for occurred_at in result.latencies:
                     self._metrics.end_to_end_seconds.observe(max(0.0, (acked - occurred_at).total_seconds()))
             if self._sink is not None and result.rows:
-                await self._sink.write(result.rows, self.abort)
+                await self._sink.write(result.rows, give_up)
 
         task = asyncio.create_task(confirm_and_record(), name="batch-durable")
         # Every task in the chain fails when one does; the consumer reads the first, this reads the rest.

@@ -62,7 +62,8 @@ class Service:
             settings, self.metrics, self.producer, triage=self._triage, ranker=self._rank, clock=clock)
         self.incidents = GroupConsumer(
             [settings.topics.incidents], settings.kafka, self.processor.handle, self.metrics,
-            on_revoked=self.processor.forget_partitions, drain_seconds=settings.processing.shutdown_drain_seconds)
+            on_revoked=self.processor.forget_partitions, on_abandon=self.processor.abandon_in_flight,
+            drain_seconds=settings.processing.shutdown_drain_seconds)
         self.shadow: ShadowEvaluator | None = None
         if settings.rules.shadow_dir is not None:
             self.shadow = ShadowEvaluator(load_ruleset(settings.rules.shadow_dir), settings.rules.shadow_keep_last)
@@ -158,7 +159,7 @@ class Service:
         done, pending = await asyncio.wait(self._tasks, timeout=drain) if self._tasks else (set(), set())
         if pending:
             # Output still unacknowledged after the drain bound: abandon it uncommitted (it is redelivered).
-            self.processor.abort.set()
+            self.processor.shutdown()
             for task in pending:
                 task.cancel()
             # Cancelled tasks close their clients (each bounded by the drain time); never wait on a hung broker.

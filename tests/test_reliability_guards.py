@@ -133,6 +133,90 @@ async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(b
         await service.stop()
 
 
+async def test_output_still_unacknowledged_when_its_partition_is_revoked_is_given_up_not_retried_on(
+        broker, unique, tmp_path):
+    """A rebalance takes the partition while its output is still being retried: that output must stop, or a
+    copy re-sent later could land behind what the partition's next owner publishes. It stays uncommitted, so the
+    owner after the rebalance publishes it, and the service runs on."""
+    kafka = {"request_timeout_ms": 2500, "session_timeout_ms": 1500, "heartbeat_interval_ms": 300,
+             "commit_interval_ms": 100}
+    settings = settings_for(broker, unique, tmp_path, kafka=kafka, processing={"shutdown_drain_seconds": 2.0})
+    (tmp_path / "peer").mkdir()
+    peer_settings = settings_for(broker, unique, tmp_path / "peer", kafka=kafka,
+                                 processing={"shutdown_drain_seconds": 2.0})
+    topics = settings.topics
+    async with running(settings) as service, TopicReader(broker, topics.recommendations) as out:
+        real_enqueue = service.producer.enqueue
+        refused_sends = 0
+        stuck: list[asyncio.Future[None]] = []
+
+        async def refused_until_given_up(batch):
+            nonlocal refused_sends
+            if not stuck or not stuck[0].done():  # the broker never acknowledges the first batch's output
+                refused_sends += 1
+                refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+                refused.set_exception(KafkaTimeoutError())
+                return Sending(list(batch), [refused] * len(batch))
+            return await real_enqueue(batch)
+
+        service.producer.enqueue = refused_until_given_up  # type: ignore[method-assign]
+        await eventually(lambda: service.owned_partitions(), timeout=30)
+        await produce(broker, topics.incidents, [("INC-HANDOVER", incident_event("INC-HANDOVER", narrative=CRISIS))])
+        await eventually(lambda: refused_sends >= 3, timeout=30)  # stuck: retried with backoff
+        stuck[:] = [h.durable for h in service.incidents._in_flight]
+        assert len(stuck) == 1 and not stuck[0].done()
+        async with running(peer_settings) as peer:
+            await eventually(lambda: stuck[0].done(), timeout=30)
+            assert isinstance(stuck[0].exception(), DeliveryAborted)
+            given_up_at = refused_sends
+            # Whoever owns the partition now publishes the call (its offset was never committed) ...
+            await out.wait_for(lambda r: r.key == b"INC-HANDOVER", timeout=30)
+            await eventually(lambda: service.owned_partitions() or peer.owned_partitions(), timeout=30)
+            await asyncio.sleep(1.0)
+            # ... and the old attempt never sent again: the re-send with backoff stopped at the revoke.
+            assert refused_sends == given_up_at
+            assert service.failed is None and service.live()[0]
+            assert all(h.durable is not stuck[0] for h in service.incidents._in_flight)
+        await eventually(lambda: service.incidents._pending == {}, timeout=10)
+    assert (await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, topics.incidents, 1))[0] == 1
+
+
+async def test_a_partition_kept_through_a_revoke_that_gives_up_its_output_is_read_again_not_skipped(
+        broker, unique, tmp_path):
+    """A batch given up at a revoke may also hold records of a partition this member keeps: they were never
+    committed and must not be skipped, so that partition is read again from its committed offset. (aiokafka
+    revokes every partition at a rebalance; the listener is called here directly with one of two.)"""
+    settings = settings_for(broker, unique, tmp_path, kafka={"topic_partitions": 2, "commit_interval_ms": 100},
+                            processing={"shutdown_drain_seconds": 1.0})
+    topics = settings.topics
+    async with running(settings) as service, TopicReader(broker, topics.recommendations) as out:
+        real_enqueue = service.producer.enqueue
+        stuck: list[asyncio.Future[None]] = []
+
+        async def refused_until_given_up(batch):
+            if not stuck or not stuck[0].done():
+                refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+                refused.set_exception(KafkaTimeoutError())
+                return Sending(list(batch), [refused] * len(batch))
+            return await real_enqueue(batch)
+
+        service.producer.enqueue = refused_until_given_up  # type: ignore[method-assign]
+        await eventually(lambda: len(service.owned_partitions()) == 2, timeout=30)
+        await produce(broker, topics.incidents, [("INC-KEPT", incident_event("INC-KEPT", narrative=CRISIS))])
+        await eventually(lambda: service.metrics.produce_retries._value.get() >= 2, timeout=30)
+        (handled,) = service.incidents._in_flight
+        (kept,) = handled.offsets
+        stuck.append(handled.durable)
+        await service.incidents.revoked({TopicPartition(topics.incidents, 1 - kept.partition)})
+        assert isinstance(stuck[0].exception(), DeliveryAborted)
+        # Read again from offset 0 and published this time: nothing of the kept partition was skipped.
+        await out.wait_for(lambda r: r.key == b"INC-KEPT", timeout=30)
+        await eventually(lambda: service.incidents._pending == {}, timeout=10)
+        assert service.processor.book.get("INC-KEPT") is not None
+    committed = await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, topics.incidents, 2)
+    assert committed[kept.partition] == 1
+
+
 async def test_a_batch_that_fails_for_a_reason_other_than_shutdown_stops_the_service_loudly(
         broker, unique, tmp_path):
     # Output and rows are written in the background; a failure there that is not shutdown is a bug. Consuming

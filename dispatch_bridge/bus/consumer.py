@@ -7,7 +7,8 @@ Rules it keeps (aiokafka's docs, arroyo, quix-streams):
 - never a lock across ``getmany``;
 - a batch may finish becoming durable in the background (its outcome rows being written) while the next one
   is processed: its offsets join the commit only once that completes, in order, at most ``MAX_IN_FLIGHT``
-  batches behind;
+  batches behind; output still unacknowledged when its partitions are revoked is given up, uncommitted, so that
+  no late re-send lands behind the next owner's output;
 - the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard.
 """
 
@@ -17,7 +18,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -49,6 +50,8 @@ class Handled:
 
     offsets: Offsets
     durable: asyncio.Future[Any] | None = None
+    # Per partition the batch's first offset (set by the consumer): where to read again if it is given up.
+    starts: Offsets = field(default_factory=dict)
 
 
 # The handler processes a batch and returns the offsets it handled, as a plain dict (all of it already safely
@@ -74,6 +77,7 @@ class GroupConsumer:
         metrics: Metrics,
         on_assigned: PartitionsCallback | None = None,
         on_revoked: PartitionsCallback | None = None,
+        on_abandon: Callable[[], None] | None = None,
         drain_seconds: float = 20.0,
         group_id: str | None = None,
     ) -> None:
@@ -84,6 +88,8 @@ class GroupConsumer:
         self._metrics = metrics
         self._on_assigned = on_assigned
         self._on_revoked = on_revoked
+        # Makes the durable parts still running give up (see _abandon_unwritten); None: they are waited for.
+        self._on_abandon = on_abandon
         self._drain_seconds = drain_seconds
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
@@ -185,7 +191,9 @@ class GroupConsumer:
                 assert self._consumer is not None
                 self._consumer.pause(*self._consumer.assignment())
                 log.error("consumption_halted", reason=self.halted_reason)
-            self._in_flight.append(done if isinstance(done, Handled) else Handled(done))
+            starts = {tp: records[0].offset for tp, records in batch.items() if records}
+            self._in_flight.append(replace(done, starts=starts) if isinstance(done, Handled)
+                                   else Handled(done, starts=starts))
             self._collect()
         finally:
             self._idle.set()
@@ -297,11 +305,45 @@ class GroupConsumer:
         except TimeoutError:
             log.warning("revoke_while_batch_in_flight")
         await self._settle(self._drain_seconds)
+        await self._abandon_unwritten(revoked)
         await self._commit(only=revoked)
         for tp in revoked:
             self._pending.pop(tp, None)
         if self._on_revoked is not None:
             self._on_revoked(revoked)
+
+    async def _abandon_unwritten(self, revoked: set[TopicPartition]) -> None:
+        """Output still unacknowledged when partitions go: give it up, uncommitted, instead of retrying it on.
+
+        Its input is redelivered to the partitions' next owner, which publishes it and whatever comes after. A
+        copy re-sent from here later could land behind that newer output, and a CAD shows the last
+        recommendation it read. (Records the Kafka client already holds may still arrive within its own delivery
+        timeout: at least once, without transactions to fence them.) A batch given up may hold partitions this
+        member keeps: what was written before it is committed, the rest read again from the batch's first offset,
+        and what was learned of those partitions forgotten (their revisions come again).
+        """
+        stuck = [h.durable for h in self._in_flight if h.durable is not None and not h.durable.done()]
+        if not revoked or not stuck or self._on_abandon is None:
+            return
+        self._on_abandon()
+        await asyncio.wait(stuck, timeout=self._drain_seconds)  # each gives up at its next retry wait
+        owned = self.assignment - revoked
+        read_again: Offsets = {}
+        for handled in self._in_flight:  # in order: the first batch holding a partition has its first offset
+            for tp, start in handled.starts.items():
+                if tp in owned:
+                    read_again.setdefault(tp, start)
+        self._in_flight.clear()
+        log.warning("output_abandoned_on_revoke", batches=len(stuck), partitions_read_again=len(read_again))
+        if not read_again or self._consumer is None:
+            return
+        await self._commit(only=read_again)  # what was written before the batches given up
+        for tp in read_again:
+            self._pending.pop(tp, None)
+        if self._on_revoked is not None:
+            self._on_revoked(set(read_again))  # forget what was learned of them: the revisions come again
+        for tp, start in read_again.items():
+            self._consumer.seek(tp, start)
 
     def assigned(self, assigned: set[TopicPartition]) -> None:
         self._metrics.rebalances.labels("assigned").inc()
