@@ -110,6 +110,23 @@ def test_a_unit_status_change_reuses_the_assessment_without_reading_anything(rul
     assert again is first
 
 
+def test_a_comment_that_says_nothing_a_rule_reads_reuses_the_assessment(ruleset):
+    """Read, but the same facts as before: the rules are not evaluated again, and the answer is a fresh one's."""
+    memo = TriageMemo()
+    comments = ["RP states brother threatening suicide, has pills", "no weapons seen"]
+    first = triage(event(*comments), ruleset, None, memo)
+    neutral = event(*comments, "UNITS ADVISED OF LOCATION DETAILS OVER THE AIR, ACK BY RADIO",
+                    "RP states brother threatening suicide", revision=2)  # a repeat keeps the first evidence
+    with CountingMatcher(ruleset) as counting:
+        again = triage(neutral, ruleset, None, memo)
+    assert counting.reads == 1  # the new comments were read ...
+    assert again is first  # ... and changed no fact: the same assessment object, no rule evaluated
+    assert again == triage(neutral, ruleset)
+    knife = event(*comments, "UNITS ADVISED OF LOCATION DETAILS OVER THE AIR, ACK BY RADIO",
+                  "RP states brother threatening suicide", "now he has a knife", revision=3)
+    assert triage(knife, ruleset, None, memo) == triage(knife, ruleset) != first
+
+
 @pytest.mark.parametrize("change", [
     {"comments": ["RP states brother threatening suicide", "no weapons seen"]},  # a comment edited
     {"comments": ["no weapons seen", "RP states brother threatening suicide, has pills"]},  # moved

@@ -30,7 +30,8 @@ class TriageMemo:
     A CAD publishes the whole call again on every change: a unit dispatched, en route, on scene, a comment added.
     Most revisions change nothing triage reads, and the rest add a comment or two to a narrative that is
     otherwise the same. The memo makes the first kind free (the same inputs give the same assessment) and the
-    second cost only the new comments (the facts of the comments already read are kept). It holds hashes and
+    second cost only the new comments (the facts of the comments already read are kept); new comments that change
+    no fact (most of a CAD's remarks) cost only their reading, not the rules again. It holds hashes and
     facts, never the narrative itself, which the bridge does not keep. Texts are compared by Python's 64-bit
     string hash (randomised per process): a false match is far less likely than a hardware fault.
     """
@@ -43,6 +44,8 @@ class TriageMemo:
     # holds one, a new minute means a new assessment.
     quotes_time: bool = False
     minute: int | None = None
+    # The inputs without the texts, and the texts' facts, that gave ``assessment``.
+    verdict_key: tuple[Any, ...] | None = None
 
 
 def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None = None,
@@ -56,10 +59,20 @@ def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None
     if memo is None or key is None:
         return _assess(event, ruleset, context, ruleset.matcher.facts_of_parts(parts))
     inputs, minute = key
-    if inputs == memo.inputs and memo.assessment is not None and (not memo.quotes_time or minute == memo.minute):
+    same_time = not memo.quotes_time or minute == memo.minute
+    if inputs == memo.inputs and memo.assessment is not None and same_time:
         return memo.assessment
-    assessment = _assess(event, ruleset, context, ruleset.matcher.facts_of_parts(parts, memo.parts))
+    facts = ruleset.matcher.facts_of_parts(parts, memo.parts)
+    # Rules read the texts only through their facts: new comments that say nothing a rule reads ("UNITS
+    # ADVISED", "RP WILL MEET UNITS OUT FRONT") leave the same facts, and the same facts with the same other
+    # inputs give the same assessment.
+    verdict_key = (inputs[:_TEXT_AT], inputs[_TEXT_AT + 2:], facts)
+    if verdict_key == memo.verdict_key and memo.assessment is not None and same_time:
+        memo.inputs = inputs
+        return memo.assessment
+    assessment = _assess(event, ruleset, context, facts)
     memo.inputs, memo.minute, memo.assessment = inputs, minute, assessment
+    memo.verdict_key = verdict_key
     memo.quotes_time = any(TIME_EVIDENCE in (reason.evidence or "") for reason in assessment.reasons)
     return assessment
 
@@ -82,6 +95,10 @@ def _inputs(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | Non
     inputs = (event.agency, incident.nature_code, incident.apco_type, incident.determinant, incident.priority,
               incident.caller_party, tuple(incident.flags), len(parts), hash(tuple(parts)), context, when)
     return inputs, minute
+
+
+# Where the texts' two entries (count, hash) sit in _inputs' tuple.
+_TEXT_AT = 7
 
 
 def _assess(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None,
