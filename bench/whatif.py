@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -34,6 +35,9 @@ VARIANTS: dict[str, dict[str, str]] = {
     "gc+no-premise": {"BENCH_WHATIF": "gc", "DISPATCH_BRIDGE_STORE__PREMISE_ENABLED": "false"},
     # Every revision ranked and published on its own, as before coalescing within a batch.
     "no-coalesce": {"DISPATCH_BRIDGE_PROCESSING__COALESCE_REVISIONS": "false"},
+    # The outcome store on PostgreSQL (BENCH_PG_URL, e.g. postgresql://postgres@127.0.0.1:5432/bench) instead of
+    # the default SQLite file: the production setup, with the database's own CPU outside the bridge process.
+    "postgres": {"DISPATCH_BRIDGE_STORE__URL": os.environ.get("BENCH_PG_URL", "")},
 }
 
 
