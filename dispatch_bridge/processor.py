@@ -92,6 +92,8 @@ class _Deferred:
 
 # _apply's outcome for a revision whose decision is deferred: counted and logged when it is settled.
 _DEFERRED = "deferred"
+# _apply's outcome when deciding at once (coalescing off) failed: the record is already dead-lettered.
+_FAILED = "failed"
 
 
 @dataclass
@@ -170,8 +172,9 @@ class IncidentProcessor:
         Triage, outcome rows and the incident book follow every revision as it comes. Ranking and publishing
         wait for the end of the batch (no await in between, so nothing observes the wait): a revision followed
         by a newer one of the same incident in the same batch is ``superseded``, its recommendation would be
-        replaced within the same produce request. Live traffic brings an incident's revisions seconds apart, in
-        different batches, so this changes nothing there. A backlog (catching up after an outage or a
+        replaced within the same produce request. Live, a batch holds what arrived within one fetch (milliseconds):
+        revisions seconds apart are decided one by one as before, and only a CAD's burst of changes to one call
+        within that window comes out as its final state. A backlog (catching up after an outage or a
         rebalance) brings many revisions of a call together, and dispatch then gets the newest state once,
         not a burst of outdated ones: Kafka Streams' record cache does the same for a KTable's updates.
         """
@@ -204,6 +207,10 @@ class IncidentProcessor:
             if halted:
                 break
         self._settle(deferred, now, result)
+        if halted is None and self.consecutive_invalid >= self._dlq_limit:
+            # Ranking failures at the end of the batch (a bad deploy) add to the run of invalid events; their
+            # records are done and dead-lettered, so consumption halts after this batch, not on a record of it.
+            halted = (f"{self.consecutive_invalid} consecutive events failed: a bad deploy, not bad data")
         return result, done, halted
 
     async def _write(self, result: BatchResult) -> asyncio.Task[None]:
@@ -252,6 +259,8 @@ class IncidentProcessor:
             # A bug or an input no rule anticipated: dead-letter this record (class name only, the message may
             # quote caller data) and go on; a run of them trips the dead-letter guard like invalid input does.
             return self._dead_letter(record, InvalidEvent("processing_error", type(exc).__name__), result)
+        if outcome == _FAILED:
+            return True  # dead-lettered, and counted towards the guard, by _settle
         self.consecutive_invalid = 0
         if outcome != _DEFERRED:
             self._account(record, event, outcome, now)
@@ -308,18 +317,21 @@ class IncidentProcessor:
         else:
             # Ordinary calls are remembered too (bounded), so that their stale snapshots are ignored as well.
             self.book.remember(entry)
-        if not assessment.crisis and (previous is None or previous.published is None):
+        if not assessment.crisis and (previous is None or previous.published is None) \
+                and incident_id not in deferred:
             return "closed" if closed else NOT_CRISIS  # nothing to rank, nothing to take back
         superseded = deferred.pop(incident_id, None)
         if superseded is not None:
             self._account(superseded.record, superseded.event, SUPERSEDED, now)
         deferred[incident_id] = _Deferred(event, record, assessment, previous, entry, closed)
-        if not self._coalesce:
-            self._settle(deferred, now, result)
+        if not self._coalesce and self._settle(deferred, now, result):
+            return _FAILED
         return _DEFERRED
 
-    def _settle(self, deferred: dict[str, _Deferred], now: dt.datetime, result: BatchResult) -> None:
-        """Rank and publish the newest revision of each incident deferred in this batch, in record order."""
+    def _settle(self, deferred: dict[str, _Deferred], now: dt.datetime, result: BatchResult) -> int:
+        """Rank and publish the newest revision of each incident deferred in this batch, in record order;
+        the number that failed (each dead-lettered and counted towards the dead-letter guard)."""
+        failed = 0
         for item in deferred.values():
             event, record, assessment = item.event, item.record, item.assessment
             try:
@@ -339,15 +351,22 @@ class IncidentProcessor:
                     candidates = decision.ranking.candidates
                     entry.published_top = candidates[0].unit_id if candidates else None
             except Exception as exc:  # noqa: BLE001 - as in _handle_record: dead-letter, never stop
-                # The record's offset is already done: it is dead-lettered whatever the guard's count.
+                # As if the revision had never been applied, so that replaying the dead letter is not "stale";
+                # the record's offset is already done: it is dead-lettered whatever the guard's count.
+                if item.previous is not None:
+                    self.book.remember(item.previous)
+                else:
+                    self.book.forget(event.incident.id)
                 self._dead_letter(record, InvalidEvent("processing_error", type(exc).__name__), result,
                                   force=True)
+                failed += 1
                 continue
             outcome = decision.outcome
             if item.closed and outcome == NOT_CRISIS:
                 outcome = "closed"
             self._account(record, event, outcome, now)
         deferred.clear()
+        return failed
 
     def _publish(self, event: IncidentEvent, decision: Decision, ce_id: str, now: dt.datetime,
                  result: BatchResult, trigger: str = "incident_update") -> dict[str, Any]:

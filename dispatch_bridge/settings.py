@@ -93,9 +93,9 @@ class ProcessingSettings(_Group):
     # How many top candidates must stay the same for a new revision to be "no change".
     material_top_candidates: int = Field(default=3, ge=1)
     # Rank and publish only the newest revision of an incident within a consumed batch (the older ones are
-    # "superseded"). Changes nothing for live traffic, where revisions come seconds apart; on a backlog it
-    # spares dispatch a burst of outdated recommendations and the bridge most of its ranking. Off: every
-    # revision is decided on its own, as it comes.
+    # "superseded"). Live, a batch is one fetch (milliseconds): revisions seconds apart are decided one by one;
+    # on a backlog it spares dispatch a burst of outdated recommendations and the bridge most of its ranking.
+    # Off: every revision is decided on its own, as it comes.
     coalesce_revisions: bool = True
 
 

@@ -158,6 +158,21 @@ async def test_every_revision_still_gets_its_outcome_row(tmp_path):
         await store.close()
 
 
+def test_a_call_that_stops_being_a_crisis_within_the_batch_is_never_recommended():
+    """Never published before: a crisis revision followed in the same batch by a calm one (or a calm close)
+    publishes nothing, as deciding each on its own would have ended (a recommendation, then its retraction)."""
+    for last in ("incident.updated", "incident.closed"):
+        service = _service()
+        calm = orjson.dumps(incident_event("INC-1", 2, event_type=last, nature_code="THEFT",
+                                           nature_text="BIKE STOLEN"))
+        result, _, _ = service.processor.process(_batch(_revision(1), calm), NOW)
+        assert _recommendations(result) == [], last
+        ending = "closed" if last == "incident.closed" else "not_crisis"
+        assert _outcomes(service) == {"superseded": 1, ending: 1}
+        remembered = service.processor.book.get("INC-1")
+        assert remembered is None if last == "incident.closed" else remembered.published is None
+
+
 def test_a_ranking_failure_at_the_end_of_the_batch_dead_letters_that_record_and_spares_the_rest():
     service = _service()
     rank = service.processor._ranker
@@ -177,3 +192,31 @@ def test_a_ranking_failure_at_the_end_of_the_batch_dead_letters_that_record_and_
     assert (headers["dlq_error_class"], headers["dlq_error_reason"]) == (b"processing_error", b"ZeroDivisionError")
     assert headers["dlq_original_offset"] == b"0"
     assert _outcomes(service) == {"dead_letter": 1, "recommended": 1}
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+def test_ranking_failures_trip_the_dead_letter_guard_and_a_replayed_dead_letter_is_not_stale(coalesce):
+    """A ranker that fails every call is a bad deploy: after the guard's run of failures consumption halts.
+    Each failed revision is left as if never applied, so replaying its dead letter after the fix decides it."""
+    service = _service(dlq_max_consecutive=3, coalesce_revisions=coalesce)
+    rank = service.processor._ranker
+    broken = True
+
+    def ranker(assessment: Any, event: Any, now: dt.datetime) -> Any:
+        if broken:
+            raise ZeroDivisionError("a bug in a ranking rule")
+        return rank(assessment, event, now)
+
+    service.processor._ranker = ranker
+    ids = [f"INC-{n}" for n in range(4)]
+    batch = _batch(*[(i.encode(), _revision(1, i)) for i in ids])
+    result, done, halted = service.processor.process(batch, NOW)
+    assert halted is not None and "failed" in halted
+    assert done == {TP: 4}  # every record is dead-lettered: nothing is left unhandled
+    assert [out.topic for out in result.outgoing] == ["cit.deadletter"] * 4
+    assert all(service.processor.book.get(i) is None for i in ids)
+    broken = False
+    service.processor.consecutive_invalid = 0  # what a restart after the fix starts from
+    replayed, _, halted = service.processor.process(batch, NOW)
+    assert halted is None
+    assert sorted(r["incident_id"] for r in _recommendations(replayed)) == ids

@@ -181,6 +181,63 @@ async def test_output_still_unacknowledged_when_its_partition_is_revoked_is_give
     assert (await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, topics.incidents, 1))[0] == 1
 
 
+async def test_a_batch_waiting_behind_stuck_output_when_its_partition_is_revoked_is_left_to_the_next_owner(
+        broker, unique, tmp_path):
+    """Two batches' output is stuck, a third waits for room (back-pressure) when a rebalance takes the
+    partition: once the stuck output is given up, the waiting batch must not be handled by this member, or its
+    recommendation could land behind the next owner's output. It is read again by whoever owns it next."""
+    kafka = {"request_timeout_ms": 2500, "session_timeout_ms": 1500, "heartbeat_interval_ms": 300,
+             "commit_interval_ms": 100}
+    settings = settings_for(broker, unique, tmp_path, kafka=kafka, processing={"shutdown_drain_seconds": 1.0})
+    (tmp_path / "peer").mkdir()
+    peer_settings = settings_for(broker, unique, tmp_path / "peer", kafka=kafka,
+                                 processing={"shutdown_drain_seconds": 1.0})
+    topics = settings.topics
+    async with running(settings) as service, TopicReader(broker, topics.recommendations) as out:
+        real_enqueue = service.producer.enqueue
+        consumer = service.incidents
+        assigned = consumer.assigned
+        generation = 0  # assignments of the incident consumer (the rebalance metric also counts feedback's)
+
+        def counted(partitions):
+            nonlocal generation
+            generation += 1
+            assigned(partitions)
+
+        consumer.assigned = counted  # type: ignore[method-assign]
+        given_up: list[asyncio.Future[None]] = []
+        sent_while: list[tuple[set[bytes], int]] = []
+
+        async def refused_until_given_up(batch):
+            sent_while.append(({item.key for item in batch}, generation))
+            if not given_up or not all(task.done() for task in given_up):
+                refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+                refused.set_exception(KafkaTimeoutError())
+                return Sending(list(batch), [refused] * len(batch))
+            return await real_enqueue(batch)
+
+        service.producer.enqueue = refused_until_given_up  # type: ignore[method-assign]
+        await eventually(lambda: service.owned_partitions(), timeout=30)
+        for n in (1, 2):
+            await produce(broker, topics.incidents, [(f"INC-Q{n}", incident_event(f"INC-Q{n}", narrative=CRISIS))])
+            await eventually(lambda n=n: len(consumer._in_flight) == n, timeout=30)
+        given_up.extend(h.durable for h in consumer._in_flight)
+        await produce(broker, topics.incidents, [("INC-Q3", incident_event("INC-Q3", narrative=CRISIS))])
+        await eventually(lambda: not consumer._idle.is_set(), timeout=30)  # waiting for room behind the two
+        await asyncio.sleep(0.5)
+        assert len(consumer._in_flight) == 2 and not any(task.done() for task in given_up)
+        before_rebalance = generation
+        async with running(peer_settings) as peer:
+            await eventually(lambda: all(task.done() for task in given_up), timeout=30)
+            assert all(isinstance(task.exception(), DeliveryAborted) for task in given_up)
+            for n in (1, 2, 3):
+                await out.wait_for(lambda r, n=n: r.key == f"INC-Q{n}".encode(), timeout=30)
+            assert service.failed is None and peer.failed is None
+        # The waiting batch was never sent from here before this member was assigned partitions again.
+        early = [keys for keys, gen in sent_while if b"INC-Q3" in keys and gen == before_rebalance]
+        assert early == [], early
+
+
 async def test_a_partition_kept_through_a_revoke_that_gives_up_its_output_is_read_again_not_skipped(
         broker, unique, tmp_path):
     """A batch given up at a revoke may also hold records of a partition this member keeps: they were never

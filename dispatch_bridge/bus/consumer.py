@@ -98,6 +98,8 @@ class GroupConsumer:
         self._committed: dict[TopicPartition, int] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+        # Partitions revoked while the batch in hand was being handled.
+        self._revoked_meanwhile: set[TopicPartition] = set()
         self._last_commit = 0.0
         self.halted_reason: str | None = None
         # Set while the broker is away: offsets from before an outage must not reach a broker that came back
@@ -171,6 +173,7 @@ class GroupConsumer:
 
     async def _handle(self, batch: Batch) -> None:
         self._idle.clear()
+        self._revoked_meanwhile = set()
         try:
             for tp, records in batch.items():
                 self._metrics.events_consumed.labels(tp.topic).inc(len(records))
@@ -183,6 +186,12 @@ class GroupConsumer:
                 self._raise_if_broken()
                 if len(self._in_flight) >= MAX_IN_FLIGHT:
                     break  # the head failed (shutdown): it stays, and nothing after it is committed
+            if self._revoked_meanwhile:
+                # A rebalance took partitions while this batch waited: their records are the next owner's now
+                # (handling them would publish behind its output); they were never committed, so it reads them.
+                batch = {tp: records for tp, records in batch.items() if tp not in self._revoked_meanwhile}
+                if not batch:
+                    return
             try:
                 done = await self._handler(batch)
             except ConsumptionHalted as halt:
@@ -300,6 +309,7 @@ class GroupConsumer:
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         self._metrics.rebalances.labels("revoked").inc()
+        self._revoked_meanwhile |= revoked  # read by a batch waiting for back-pressure (see _handle)
         try:
             await asyncio.wait_for(self._idle.wait(), timeout=self._drain_seconds)
         except TimeoutError:

@@ -48,14 +48,22 @@ def utc_hour(value: dt.datetime) -> dt.datetime:
     return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-# A CAD snapshot repeats its units' times in every revision, and each is encoded again per outcome row: the
-# conversion costs microseconds, a cache hit a fraction of one (equal instants encode alike, whatever offset).
-@lru_cache(maxsize=8192)
 def _sqlite_encode(value: dt.datetime | None) -> str | None:
     # Fixed-width UTC ISO text sorts like the instant it names, so text comparisons are time comparisons.
     if value is None:
         return None
+    if type(value.tzinfo) is dt.timezone:
+        return _sqlite_encode_fixed(value)
     _require_aware(value)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
+
+
+# A CAD snapshot repeats its units' times in every revision, and each is encoded again per outcome row: the
+# conversion costs microseconds, a cache hit a fraction of one. Only fixed offsets (what the CAD's times decode
+# to) are cached: they compare as instants, while two times of one ZoneInfo zone that differ only in ``fold``
+# compare equal though an hour apart.
+@lru_cache(maxsize=8192)
+def _sqlite_encode_fixed(value: dt.datetime) -> str:
     # isoformat is several times cheaper than strftime, and pads years below 1000 (strftime's %Y does not).
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
