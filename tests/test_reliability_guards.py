@@ -8,6 +8,7 @@ import gc
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -23,6 +24,33 @@ from tests.harness import T0, TopicReader, eventually, incident_event, produce, 
 from tests.proc import committed_offsets, consumer_record, create_topics
 
 CRISIS = ["NEIGHBOUR REPORTS MAN IN CRISIS, SAYS HE WANTS TO DIE, HEARING VOICES"]
+
+
+def _refused(batch) -> Sending:
+    """What enqueueing returns for records the broker never acknowledges."""
+    refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    refused.set_exception(KafkaTimeoutError())
+    return Sending(list(batch), [refused] * len(batch))
+
+
+class RefusedUntilGivenUp:
+    """Installed as a service's ``producer.enqueue``: every send is refused until each durable part in
+    ``given_up`` is done, then sends go through. Keeps each send's keys, with ``tag()`` at that moment."""
+
+    def __init__(self, service: Service, tag: Any = lambda: None) -> None:
+        self._real = service.producer.enqueue
+        self._tag = tag
+        self.given_up: list[asyncio.Future[None]] = []
+        self.refused = 0
+        self.sends: list[tuple[set[bytes | None], Any]] = []
+        service.producer.enqueue = self  # type: ignore[method-assign]
+
+    async def __call__(self, batch):
+        self.sends.append(({item.key for item in batch}, self._tag()))
+        if not self.given_up or not all(task.done() for task in self.given_up):
+            self.refused += 1
+            return _refused(batch)
+        return await self._real(batch)
 
 
 async def test_producer_retries_undeliverable_output_with_capped_exponential_backoff(broker, unique):
@@ -96,9 +124,7 @@ async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(b
         nonlocal calls
         calls += 1
         if calls == 1:
-            refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-            refused.set_exception(KafkaTimeoutError())  # as if the broker never acknowledged it
-            return Sending(list(batch), [refused] * len(batch))
+            return _refused(batch)
         if calls == 2:
             head = await real_enqueue(batch[:1])
             await eventually(lambda: handled and handled[0].durable.done(), timeout=10)
@@ -146,37 +172,25 @@ async def test_output_still_unacknowledged_when_its_partition_is_revoked_is_give
                                  processing={"shutdown_drain_seconds": 2.0})
     topics = settings.topics
     async with running(settings) as service, TopicReader(broker, topics.recommendations) as out:
-        real_enqueue = service.producer.enqueue
-        refused_sends = 0
-        stuck: list[asyncio.Future[None]] = []
-
-        async def refused_until_given_up(batch):
-            nonlocal refused_sends
-            if not stuck or not stuck[0].done():  # the broker never acknowledges the first batch's output
-                refused_sends += 1
-                refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-                refused.set_exception(KafkaTimeoutError())
-                return Sending(list(batch), [refused] * len(batch))
-            return await real_enqueue(batch)
-
-        service.producer.enqueue = refused_until_given_up  # type: ignore[method-assign]
+        sends = RefusedUntilGivenUp(service)  # the broker never acknowledges the first batch's output
         await eventually(lambda: service.owned_partitions(), timeout=30)
         await produce(broker, topics.incidents, [("INC-HANDOVER", incident_event("INC-HANDOVER", narrative=CRISIS))])
-        await eventually(lambda: refused_sends >= 3, timeout=30)  # stuck: retried with backoff
-        stuck[:] = [h.durable for h in service.incidents._in_flight]
-        assert len(stuck) == 1 and not stuck[0].done()
+        await eventually(lambda: sends.refused >= 3, timeout=30)  # stuck: retried with backoff
+        (stuck,) = [h.durable for h in service.incidents._in_flight]
+        assert not stuck.done()
+        sends.given_up.append(stuck)
         async with running(peer_settings) as peer:
-            await eventually(lambda: stuck[0].done(), timeout=30)
-            assert isinstance(stuck[0].exception(), DeliveryAborted)
-            given_up_at = refused_sends
+            await eventually(lambda: stuck.done(), timeout=30)
+            assert isinstance(stuck.exception(), DeliveryAborted)
+            given_up_at = sends.refused
             # Whoever owns the partition now publishes the call (its offset was never committed) ...
             await out.wait_for(lambda r: r.key == b"INC-HANDOVER", timeout=30)
             await eventually(lambda: service.owned_partitions() or peer.owned_partitions(), timeout=30)
             await asyncio.sleep(1.0)
             # ... and the old attempt never sent again: the re-send with backoff stopped at the revoke.
-            assert refused_sends == given_up_at
+            assert sends.refused == given_up_at
             assert service.failed is None and service.live()[0]
-            assert all(h.durable is not stuck[0] for h in service.incidents._in_flight)
+            assert all(h.durable is not stuck for h in service.incidents._in_flight)
         await eventually(lambda: service.incidents._pending == {}, timeout=10)
     assert (await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, topics.incidents, 1))[0] == 1
 
@@ -194,7 +208,6 @@ async def test_a_batch_waiting_behind_stuck_output_when_its_partition_is_revoked
                                  processing={"shutdown_drain_seconds": 1.0})
     topics = settings.topics
     async with running(settings) as service, TopicReader(broker, topics.recommendations) as out:
-        real_enqueue = service.producer.enqueue
         consumer = service.incidents
         assigned = consumer.assigned
         generation = 0  # assignments of the incident consumer (the rebalance metric also counts feedback's)
@@ -205,18 +218,8 @@ async def test_a_batch_waiting_behind_stuck_output_when_its_partition_is_revoked
             assigned(partitions)
 
         consumer.assigned = counted  # type: ignore[method-assign]
-        given_up: list[asyncio.Future[None]] = []
-        sent_while: list[tuple[set[bytes], int]] = []
-
-        async def refused_until_given_up(batch):
-            sent_while.append(({item.key for item in batch}, generation))
-            if not given_up or not all(task.done() for task in given_up):
-                refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-                refused.set_exception(KafkaTimeoutError())
-                return Sending(list(batch), [refused] * len(batch))
-            return await real_enqueue(batch)
-
-        service.producer.enqueue = refused_until_given_up  # type: ignore[method-assign]
+        sends = RefusedUntilGivenUp(service, tag=lambda: generation)
+        given_up = sends.given_up
         await eventually(lambda: service.owned_partitions(), timeout=30)
         for n in (1, 2):
             await produce(broker, topics.incidents, [(f"INC-Q{n}", incident_event(f"INC-Q{n}", narrative=CRISIS))])
@@ -234,7 +237,7 @@ async def test_a_batch_waiting_behind_stuck_output_when_its_partition_is_revoked
                 await out.wait_for(lambda r, n=n: r.key == f"INC-Q{n}".encode(), timeout=30)
             assert service.failed is None and peer.failed is None
         # The waiting batch was never sent from here before this member was assigned partitions again.
-        early = [keys for keys, gen in sent_while if b"INC-Q3" in keys and gen == before_rebalance]
+        early = [keys for keys, gen in sends.sends if b"INC-Q3" in keys and gen == before_rebalance]
         assert early == [], early
 
 
@@ -247,25 +250,15 @@ async def test_a_partition_kept_through_a_revoke_that_gives_up_its_output_is_rea
                             processing={"shutdown_drain_seconds": 1.0})
     topics = settings.topics
     async with running(settings) as service, TopicReader(broker, topics.recommendations) as out:
-        real_enqueue = service.producer.enqueue
-        stuck: list[asyncio.Future[None]] = []
-
-        async def refused_until_given_up(batch):
-            if not stuck or not stuck[0].done():
-                refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-                refused.set_exception(KafkaTimeoutError())
-                return Sending(list(batch), [refused] * len(batch))
-            return await real_enqueue(batch)
-
-        service.producer.enqueue = refused_until_given_up  # type: ignore[method-assign]
+        sends = RefusedUntilGivenUp(service)
         await eventually(lambda: len(service.owned_partitions()) == 2, timeout=30)
         await produce(broker, topics.incidents, [("INC-KEPT", incident_event("INC-KEPT", narrative=CRISIS))])
         await eventually(lambda: service.metrics.produce_retries._value.get() >= 2, timeout=30)
         (handled,) = service.incidents._in_flight
         (kept,) = handled.offsets
-        stuck.append(handled.durable)
+        sends.given_up.append(handled.durable)
         await service.incidents.revoked({TopicPartition(topics.incidents, 1 - kept.partition)})
-        assert isinstance(stuck[0].exception(), DeliveryAborted)
+        assert isinstance(handled.durable.exception(), DeliveryAborted)
         # Read again from offset 0 and published this time: nothing of the kept partition was skipped.
         await out.wait_for(lambda r: r.key == b"INC-KEPT", timeout=30)
         await eventually(lambda: service.incidents._pending == {}, timeout=10)

@@ -44,7 +44,7 @@ class TriageMemo:
     # holds one, a new minute means a new assessment.
     quotes_time: bool = False
     minute: int | None = None
-    # The inputs without the texts, and the texts' facts, that gave ``assessment``.
+    # The inputs but the texts, and the texts' facts, that gave ``assessment``.
     verdict_key: tuple[Any, ...] | None = None
 
 
@@ -66,7 +66,8 @@ def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None
     # Rules read the texts only through their facts: new comments that say nothing a rule reads ("UNITS
     # ADVISED", "RP WILL MEET UNITS OUT FRONT") leave the same facts, and the same facts with the same other
     # inputs give the same assessment.
-    verdict_key = (inputs[:_TEXT_AT], inputs[_TEXT_AT + 2:], facts)
+    fields, _texts = inputs
+    verdict_key = (fields, facts)
     if verdict_key == memo.verdict_key and memo.assessment is not None and same_time:
         memo.inputs = inputs
         return memo.assessment
@@ -79,9 +80,9 @@ def triage(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None
 
 def _inputs(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None,
             parts: list[str]) -> tuple[tuple[Any, ...], int | None] | None:
-    """Everything a rule can read, with the narrative as a hash and the time as the schedules' answers; and the
-    local minute, which matters beyond those answers only to a reason that quotes it. None for a time at the
-    very edge of the calendar, which has no local time (no memo for it)."""
+    """Everything a rule can read, as (the fields, the texts' count and hash), with the time as the schedules'
+    answers; and the local minute, which matters beyond those answers only to a reason that quotes it. None for a
+    time at the very edge of the calendar, which has no local time (no memo for it)."""
     incident = event.incident
     when: tuple[bool, ...] = ()
     minute = None
@@ -92,13 +93,9 @@ def _inputs(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | Non
             return None
         weekday, minute = local.weekday(), local.hour * 60 + local.minute
         when = tuple(contains(weekday, minute) for contains in ruleset.schedules_used)
-    inputs = (event.agency, incident.nature_code, incident.apco_type, incident.determinant, incident.priority,
-              incident.caller_party, tuple(incident.flags), len(parts), hash(tuple(parts)), context, when)
-    return inputs, minute
-
-
-# Where the texts' two entries (count, hash) sit in _inputs' tuple.
-_TEXT_AT = 7
+    fields = (event.agency, incident.nature_code, incident.apco_type, incident.determinant, incident.priority,
+              incident.caller_party, tuple(incident.flags), context, when)
+    return (fields, (len(parts), hash(tuple(parts)))), minute
 
 
 def _assess(event: IncidentEvent, ruleset: Ruleset, context: TriageContext | None,
