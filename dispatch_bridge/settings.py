@@ -39,6 +39,7 @@ class KafkaSettings(_Group):
     linger_ms: int = Field(default=2, ge=0)
     # Tansu does not wake waiting fetches on new data, so a long wait turns straight into latency.
     fetch_max_wait_ms: int = Field(default=20, ge=0)
+    # Records per consumed batch; twice this may be in flight (output unacknowledged or rows unwritten).
     max_batch_records: int = Field(default=1000, ge=1)
     poll_timeout_ms: int = Field(default=100, ge=1)
     commit_interval_ms: int = Field(default=500, ge=0)

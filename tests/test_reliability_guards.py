@@ -195,13 +195,36 @@ async def test_output_still_unacknowledged_when_its_partition_is_revoked_is_give
     assert (await committed_offsets(broker.bootstrap_servers, settings.kafka.group_id, topics.incidents, 1))[0] == 1
 
 
+async def test_live_batches_of_a_few_records_do_not_wait_on_the_output_of_the_batch_before_last(
+        broker, unique, tmp_path):
+    """Back-pressure counts records (two full batches' worth), not batches: a live call, one record per fetch,
+    is handled and its output enqueued at once even while the output of the calls before it is still waiting
+    for the broker (here: never acknowledged), instead of waiting behind the batch before last (+2 ms at p50)."""
+    settings = settings_for(broker, unique, tmp_path, processing={"shutdown_drain_seconds": 1.0})
+    topics = settings.topics
+    async with running(settings) as service:
+        consumer = service.incidents
+        sends = RefusedUntilGivenUp(service)
+        await eventually(lambda: service.owned_partitions(), timeout=30)
+        for n in (1, 2, 3, 4):
+            await produce(broker, topics.incidents, [(f"INC-L{n}", incident_event(f"INC-L{n}", narrative=CRISIS))])
+            await eventually(lambda n=n: len(consumer._in_flight) == n, timeout=30)
+        assert consumer._idle.is_set(), "no batch is waiting for room"
+        first_sends = list(dict.fromkeys(key for keys, _ in sends.sends for key in keys))  # (retries repeat)
+        assert first_sends == [f"INC-L{n}".encode() for n in (1, 2, 3, 4)]
+        assert not any(h.durable.done() for h in consumer._in_flight)
+        assert service.incidents._pending == {}, "nothing is committed past unacknowledged output"
+        sends.given_up.extend(h.durable for h in consumer._in_flight)
+
+
 async def test_a_batch_waiting_behind_stuck_output_when_its_partition_is_revoked_is_left_to_the_next_owner(
         broker, unique, tmp_path):
     """Two batches' output is stuck, a third waits for room (back-pressure) when a rebalance takes the
     partition: once the stuck output is given up, the waiting batch must not be handled by this member, or its
-    recommendation could land behind the next owner's output. It is read again by whoever owns it next."""
+    recommendation could land behind the next owner's output. It is read again by whoever owns it next.
+    (One record per batch: the bound, two full batches' worth of records, is then two batches.)"""
     kafka = {"request_timeout_ms": 2500, "session_timeout_ms": 1500, "heartbeat_interval_ms": 300,
-             "commit_interval_ms": 100}
+             "commit_interval_ms": 100, "max_batch_records": 1}
     settings = settings_for(broker, unique, tmp_path, kafka=kafka, processing={"shutdown_drain_seconds": 1.0})
     (tmp_path / "peer").mkdir()
     peer_settings = settings_for(broker, unique, tmp_path / "peer", kafka=kafka,

@@ -6,9 +6,10 @@ Rules it keeps (aiokafka's docs, arroyo, quix-streams):
   partitions; and explicitly before ``stop()``, because the revoke listener is not called there;
 - never a lock across ``getmany``;
 - a batch may finish becoming durable in the background (its outcome rows being written) while the next one
-  is processed: its offsets join the commit only once that completes, in order, at most ``MAX_IN_FLIGHT``
-  batches behind; output still unacknowledged when its partitions are revoked is given up, uncommitted, so that
-  no late re-send lands behind the next owner's output;
+  is processed: its offsets join the commit only once that completes, in order, at most two full batches'
+  worth of records (``max_batch_records`` each) or ``MAX_IN_FLIGHT`` batches behind; output still
+  unacknowledged when its partitions are revoked is given up, uncommitted, so that no late re-send lands
+  behind the next owner's output;
 - the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard.
 """
 
@@ -39,8 +40,11 @@ log = structlog.get_logger(__name__)
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 Offsets = dict[TopicPartition, int]
-# Batches whose durable part may still be running while the next one is processed (back-pressure bound).
-MAX_IN_FLIGHT = 2
+# Back-pressure: batches whose durable part may still be running while the next one is processed. Bounded by
+# records (two full batches: a backlog never runs far ahead of the store) and by count. Live traffic comes in
+# batches of a few records each, whose acknowledgement and rows take longer than the next fetch: a bound of two
+# batches there made each new call wait on the rows of the call before last (measured: +2 ms at p50, 500/s).
+MAX_IN_FLIGHT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,8 @@ class Handled:
     durable: asyncio.Future[Any] | None = None
     # Per partition the batch's first offset (set by the consumer): where to read again if it is given up.
     starts: Offsets = field(default_factory=dict)
+    # Records in the batch (set by the consumer): the back-pressure bound counts them.
+    records: int = 0
 
 
 # The handler processes a batch and returns the offsets it handled, as a plain dict (all of it already safely
@@ -94,6 +100,7 @@ class GroupConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
         self._in_flight: deque[Handled] = deque()
+        self._max_in_flight_records = 2 * kafka.max_batch_records
         # The last offset this member committed per partition: a broker that comes back without it lost its state.
         self._committed: dict[TopicPartition, int] = {}
         self._idle = asyncio.Event()
@@ -177,14 +184,14 @@ class GroupConsumer:
         try:
             for tp, records in batch.items():
                 self._metrics.events_consumed.labels(tp.topic).inc(len(records))
-            while len(self._in_flight) >= MAX_IN_FLIGHT:  # back-pressure: never run far ahead of the store
+            while self._behind():  # back-pressure: never run far ahead of the store
                 head = self._in_flight[0].durable
                 if head is not None and not head.done():
                     await asyncio.wait({head})
                     continue
                 self._collect()
                 self._raise_if_broken()
-                if len(self._in_flight) >= MAX_IN_FLIGHT:
+                if self._behind():
                     break  # the head failed (shutdown): it stays, and nothing after it is committed
             if self._revoked_meanwhile:
                 # A rebalance took partitions while this batch waited: their records are the next owner's now
@@ -201,11 +208,18 @@ class GroupConsumer:
                 self._consumer.pause(*self._consumer.assignment())
                 log.error("consumption_halted", reason=self.halted_reason)
             starts = {tp: records[0].offset for tp, records in batch.items() if records}
-            self._in_flight.append(replace(done, starts=starts) if isinstance(done, Handled)
-                                   else Handled(done, starts=starts))
+            count = sum(map(len, batch.values()))
+            self._in_flight.append(replace(done, starts=starts, records=count) if isinstance(done, Handled)
+                                   else Handled(done, starts=starts, records=count))
             self._collect()
         finally:
             self._idle.set()
+
+    def _behind(self) -> bool:
+        """Whether the batches still becoming durable are as many as the back-pressure bound allows."""
+        in_flight = self._in_flight
+        return bool(in_flight) and (len(in_flight) >= MAX_IN_FLIGHT
+                                    or sum(h.records for h in in_flight) >= self._max_in_flight_records)
 
     def _collect(self) -> None:
         """Move the offsets of batches that became durable, in order, into the commit; stop at one still running.
