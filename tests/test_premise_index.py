@@ -45,6 +45,13 @@ async def test_index_filled_from_traffic_and_from_the_store_match_the_store(stor
         assert from_traffic.lookup(here, T0, "SELF").crisis_calls == 3
         # The asking call never counts itself.
         assert from_traffic.lookup(here, T0, "P1").crisis_calls == 2
+        # What triage asks on the hot path: the same count, without the history's other fields.
+        for at in (T0, T0 - dt.timedelta(days=2), T0 - dt.timedelta(days=31), T0 + dt.timedelta(days=29)):
+            for asking in ("SELF", "P1", "P2", "P6", "P4"):
+                for index in (from_traffic, from_store):
+                    assert index.crisis_calls(here, at, asking) == index.lookup(here, at, asking).crisis_calls
+        assert from_traffic.crisis_calls(here, T0, "P1") == 2
+        assert from_traffic.crisis_calls(Location(address="1 Nowhere Rd"), T0, "X") == 0
     finally:
         await store.close()
 
@@ -58,6 +65,7 @@ def test_prune_forgets_calls_out_of_every_window_and_disabled_answers_none():
     assert len(index) == 2
     off = PremiseIndex(StoreSettings(premise_enabled=False))
     assert off.lookup(Location(address=ADDRESS), T0, "X") is None
+    assert off.crisis_calls(Location(address=ADDRESS), T0, "X") is None
 
 
 @pytest.mark.parametrize("granularity,expected", [("block", "block:1200 BLOCK N MAIN ST"), ("beat", "beat:B1")])

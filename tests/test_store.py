@@ -3,6 +3,7 @@ privacy, and the time a 1,000-record batch takes."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sqlite3
 import time
@@ -203,6 +204,40 @@ async def test_a_failing_batch_writes_nothing(store_url: str) -> None:
         assert len((await dump(store))["incidents"]) == 1
     finally:
         await store.close()
+
+
+async def test_a_transaction_cancelled_at_any_point_is_rolled_back_and_the_store_goes_on(store_url: str) -> None:
+    """Shutdown cancels writes wherever they are: after a statement ran, or while BEGIN itself is on its way to
+    the database's thread. Either way nothing of it stays, and the next transaction starts cleanly (a
+    connection left inside a transaction would refuse every later BEGIN)."""
+    backend = await _raw_backend(store_url)
+    insert = "INSERT INTO roster_hours VALUES ($1, $2, $3, $4)"
+    ts = backend.dialect.encode_ts(T0)
+    try:
+        await migrate(backend)
+        ran = asyncio.Event()
+
+        async def cancelled_write() -> None:
+            async with backend.transaction() as tx:
+                await tx.execute(insert, ts, "D8", 1, 1)
+                ran.set()
+                await asyncio.sleep(3600)
+
+        for wait_for_insert in (True, False):
+            ran.clear()
+            task = asyncio.create_task(cancelled_write())
+            if wait_for_insert:
+                await ran.wait()
+            else:
+                await asyncio.sleep(0)  # the task is waiting for BEGIN
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await backend.fetch("SELECT district FROM roster_hours") == []
+        await backend.write_batch([(insert, [(ts, "D7", 2, 2)]), (insert, [])])
+        assert [tuple(row) for row in await backend.fetch("SELECT district FROM roster_hours")] == [("D7",)]
+    finally:
+        await backend.close()
 
 
 async def test_no_narrative_caller_or_address_is_stored(store_url: str) -> None:

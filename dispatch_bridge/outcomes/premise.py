@@ -70,6 +70,25 @@ class PremiseIndex:
         for incident_id, key, occurred_at in rows:
             self.add(key, incident_id, occurred_at)
 
+    def crisis_calls(self, location: Location | None, at: dt.datetime, incident_id: str) -> int | None:
+        """``lookup(...).crisis_calls`` without the rest: what triage reads, once per call with a behavioral
+        signal (a busy address holds hundreds of calls; the decay weights cost a power each). None: disabled."""
+        if not self._settings.premise_enabled:
+            return None
+        key = self.key(location)
+        calls = self._calls.get(key) if key is not None else None
+        if not calls:
+            return 0
+        since = at - self._window
+        count = 0
+        for t in calls.values():
+            if since <= t < at:
+                count += 1
+        own = calls.get(incident_id)
+        if own is not None and since <= own < at:
+            count -= 1
+        return count
+
     def lookup(self, location: Location | None, at: dt.datetime, incident_id: str) -> PremiseHistory | None:
         if not self._settings.premise_enabled:
             return None

@@ -168,13 +168,11 @@ class SqlOutcomeStore:
         # row locks in the same order and cannot deadlock. The sorts are stable, so revisions keep their order.
         for rows in (incidents, units, premises, recommendations, feedback, roster):
             rows.sort(key=_key_of)
-        async with self._backend.transaction() as tx:
-            await tx.executemany(sql.UPSERT_INCIDENT, incidents)
-            await tx.executemany(sql.UPSERT_UNIT, units)
-            await tx.executemany(sql.UPSERT_PREMISE, premises)
-            await tx.executemany(sql.INSERT_RECOMMENDATION, recommendations)
-            await tx.executemany(sql.UPSERT_FEEDBACK, feedback)
-            await tx.executemany(sql.UPSERT_ROSTER_HOUR, roster)
+        await self._backend.write_batch([
+            (sql.UPSERT_INCIDENT, incidents), (sql.UPSERT_UNIT, units), (sql.UPSERT_PREMISE, premises),
+            (sql.INSERT_RECOMMENDATION, recommendations), (sql.UPSERT_FEEDBACK, feedback),
+            (sql.UPSERT_ROSTER_HOUR, roster),
+        ])
 
     def _incident_rows(
         self,
