@@ -222,13 +222,13 @@ class IncidentProcessor:
         offsets only once its durable part has completed.
         """
         previous, give_up = self._last_write, self._give_up
-        resent_before = self._producer.resent  # read before the first await: see bus.producer.Sending
+        mark = self._producer.resent  # read before the first await: see bus.producer.Sending
         sending = await self._producer.enqueue(result.outgoing)
 
         async def confirm_and_record() -> None:
             if previous is not None:
                 await previous  # in order; a failed predecessor fails this one too (never committed past)
-            resend = self._producer.resent != resent_before
+            resend = self._producer.resent_since(mark, sending.batch)
             await self._producer.confirm(sending, abort=give_up, resend=resend)
             if result.latencies:
                 acked = self._clock()

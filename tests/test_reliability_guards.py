@@ -159,6 +159,45 @@ async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(b
         await service.stop()
 
 
+async def test_a_retry_re_sends_only_the_later_batches_that_share_an_incident_with_it(broker, unique, tmp_path):
+    """A batch re-sends its output only when a record of the same incident was re-sent after it was enqueued:
+    with many batches in flight, one retry must not make every batch behind it send everything twice."""
+    settings = settings_for(broker, unique, tmp_path)
+    topics = settings.topics
+    tp = TopicPartition(topics.incidents, 0)
+    service = Service(settings)
+    await service.start()
+    real_enqueue = service.producer.enqueue
+    calls = 0
+
+    async def first_send_refused(batch):
+        nonlocal calls
+        calls += 1
+        return _refused(batch) if calls == 1 else await real_enqueue(batch)
+
+    service.producer.enqueue = first_send_refused  # type: ignore[method-assign]
+    try:
+        async with TopicReader(broker, topics.recommendations) as out:
+            batches = [
+                [("INC-RETRIED", incident_event("INC-RETRIED", 1, narrative=CRISIS))],
+                [("INC-ELSE", incident_event("INC-ELSE", 1, narrative=CRISIS))],
+                [("INC-RETRIED", incident_event("INC-RETRIED", 2, narrative=[*CRISIS, "HE HAS A KNIFE"]))],
+            ]
+            handled = []
+            for offset, [(key, event)] in enumerate(batches):
+                record = consumer_record(topics.incidents, offset, key.encode(), orjson.dumps(event))
+                handled.append(await service.processor.handle({tp: [record]}))
+            await handled[2].durable
+            await eventually(lambda: sum(r.key == b"INC-RETRIED" for r in out.records) >= 3)
+            await asyncio.sleep(0.5)
+            keys = [r.key for r in out.records]
+            assert keys.count(b"INC-ELSE") == 1, keys  # another incident: not re-sent
+            revisions = [orjson.loads(r.value)["incident_revision"] for r in out.records if r.key == b"INC-RETRIED"]
+            assert revisions == [2, 1, 2], revisions  # the same incident: sent again behind the retry
+    finally:
+        await service.stop()
+
+
 async def test_output_still_unacknowledged_when_its_partition_is_revoked_is_given_up_not_retried_on(
         broker, unique, tmp_path):
     """A rebalance takes the partition while its output is still being retried: that output must stop, or a

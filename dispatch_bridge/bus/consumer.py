@@ -6,8 +6,9 @@ Rules it keeps (aiokafka's docs, arroyo, quix-streams):
   partitions; and explicitly before ``stop()``, because the revoke listener is not called there;
 - never a lock across ``getmany``;
 - a batch may finish becoming durable in the background (its outcome rows being written) while the next one
-  is processed: its offsets join the commit only once that completes, in order, at most two full batches'
-  worth of records (``max_batch_records`` each) or ``MAX_IN_FLIGHT`` batches behind; output still
+  is processed: its offsets join the commit only once that completes, in order; a batch is handled only while
+  fewer than two full batches' worth of records (``max_batch_records`` each) and ``MAX_IN_FLIGHT`` batches are
+  still becoming durable ahead of it; output still
   unacknowledged when its partitions are revoked is given up, uncommitted, so that no late re-send lands
   behind the next owner's output;
 - the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard.
@@ -189,9 +190,10 @@ class GroupConsumer:
                 if head is not None and not head.done():
                     await asyncio.wait({head})
                     continue
+                waiting = len(self._in_flight)
                 self._collect()
                 self._raise_if_broken()
-                if self._behind():
+                if len(self._in_flight) == waiting:
                     break  # the head failed (shutdown): it stays, and nothing after it is committed
             if self._revoked_meanwhile:
                 # A rebalance took partitions while this batch waited: their records are the next owner's now

@@ -12,6 +12,7 @@ arroyo and quix-streams commit only what the producer has acknowledged without w
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from dispatch_bridge.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 Headers = list[tuple[str, bytes]]
+# Re-sends remembered for ``resent_since``: far more than the batches ever in flight at once.
+_RESEND_LOG = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +43,11 @@ class Sending:
     """Records handed to the producer, with one acknowledgement future each (None: not enqueued).
 
     Output order per incident matters (a CAD shows the newest recommendation it read). While a batch waits for
-    its acknowledgements the next one may already be enqueued; if anything is re-sent after a batch started to
-    enqueue (``OutputProducer.resent`` moved), that batch re-sends all of its own afterwards
-    (``confirm(resend=True)``), so the last copy of every record in the log is still in input order. Copies
-    are harmless: output ids are deterministic.
+    its acknowledgements the next ones may already be enqueued; if a record is re-sent after a batch started to
+    enqueue and that batch holds a record of the same topic and key (``OutputProducer.resent_since``), the
+    batch re-sends all of its own afterwards (``confirm(resend=True)``), so the last copy of every record in the
+    log is still in input order. Copies are harmless: output ids are deterministic. Batches of other incidents
+    are left alone: a retry does not set off re-sends down the whole pipeline.
     """
 
     batch: list[Outgoing]
@@ -59,9 +63,10 @@ class OutputProducer:
         self._kafka = kafka
         self._on_retry = on_retry
         self._producer: AIOKafkaProducer | None = None
-        # Records enqueued a second (or later) time, by any caller: a batch enqueued before this moved may now
-        # sit in the log before an older record's copy, and must be sent again (see Sending).
+        # Records enqueued a second (or later) time, by any caller; a batch marks it before it enqueues (see
+        # Sending). The log keeps, per re-send, the count before it and the (topic, key) pairs it carried.
         self.resent = 0
+        self._resends: deque[tuple[int, frozenset[tuple[str, bytes | None]]]] = deque(maxlen=_RESEND_LOG)
 
     @property
     def client(self) -> AIOKafkaProducer:
@@ -115,6 +120,21 @@ class OutputProducer:
                 break
         return Sending(list(batch), futures)
 
+    def resent_since(self, mark: int, batch: Sequence[Outgoing]) -> bool:
+        """Whether a record of the same topic and key as one in ``batch`` was re-sent since ``resent`` read
+        ``mark`` (when the re-sends since then are no longer all in the log: True, to be safe)."""
+        if self.resent == mark:
+            return False
+        resends = self._resends
+        if not resends or resends[0][0] > mark:
+            return True
+        keys = {(item.topic, item.key) for item in batch}
+        return any(before >= mark and not keys.isdisjoint(pairs) for before, pairs in resends)
+
+    def _count_resend(self, items: Sequence[Outgoing]) -> None:
+        self._resends.append((self.resent, frozenset((item.topic, item.key) for item in items)))
+        self.resent += len(items)
+
     async def confirm(self, sending: Sending, abort: asyncio.Event | None = None, max_backoff: float = 5.0,
                       resend: bool = False) -> None:
         """Return once every record of ``sending`` is acknowledged, re-sending the failed ones with backoff;
@@ -124,7 +144,7 @@ class OutputProducer:
         if resend:  # written or not, each goes once more so that it follows the re-sent output
             if abort is not None and abort.is_set():
                 raise DeliveryAborted(f"{len(sending.batch)} records not re-sent at shutdown")
-            self.resent += len(sending.batch)
+            self._count_resend(sending.batch)
             failed = await self._failures(await self.enqueue(sending.batch))
         backoff = 0.1
         while failed:
@@ -141,7 +161,7 @@ class OutputProducer:
             else:
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
-            self.resent += len(failed)
+            self._count_resend(failed)
             failed = await self._failures(await self.enqueue(failed))
 
     @staticmethod

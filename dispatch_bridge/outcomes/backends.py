@@ -116,15 +116,30 @@ def _fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]
 
 
 def _write_all(conn: sqlite3.Connection, work: list[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-    # IMMEDIATE takes the write lock up front, so two processes on one file fail fast, not mid-batch.
-    conn.execute("BEGIN IMMEDIATE")
+    _begin(conn)
     try:
         for sql, rows in work:
             conn.executemany(sql, rows)
+        conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
         raise
-    conn.execute("COMMIT")
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    # A transaction left open (its ROLLBACK lost to a second cancel at shutdown) would refuse every BEGIN from
+    # now on: end it first. IMMEDIATE takes the write lock up front, so two processes on one file fail fast,
+    # not mid-batch.
+    _rollback(conn)
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -171,7 +186,12 @@ class SqliteBackend(Backend):
             path, "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000")
         reader = writer
         if path != ":memory:":
-            reader = await _SqliteThread("sqlite-reader").open(path, "PRAGMA busy_timeout=5000", "PRAGMA query_only=ON")
+            try:
+                reader = await _SqliteThread("sqlite-reader").open(
+                    path, "PRAGMA busy_timeout=5000", "PRAGMA query_only=ON")
+            except BaseException:
+                await writer.close()
+                raise
         return cls(writer, reader)
 
     @asynccontextmanager
@@ -180,12 +200,13 @@ class SqliteBackend(Backend):
             try:
                 # Inside the try: a cancel while BEGIN is on its way still rolls back once it has run (the
                 # thread runs calls in order), instead of leaving the connection inside a transaction.
-                await self._writer.call(_execute, "BEGIN IMMEDIATE", ())
+                await self._writer.call(_begin)
                 yield _SqliteTransaction(self._writer)
             except BaseException:
-                await self._writer.call(_rollback)
+                # Shielded: a second cancel must not drop the rollback before it reaches the thread.
+                await asyncio.shield(self._writer.call(_rollback))
                 raise
-            await self._writer.call(_execute, "COMMIT", ())
+            await asyncio.shield(self._writer.call(_commit))
 
     async def write_batch(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         work = [(_sqlite_sql(sql), rows) for sql, rows in statements if rows]
