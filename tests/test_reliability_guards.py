@@ -53,6 +53,19 @@ class RefusedUntilGivenUp:
         return await self._real(batch)
 
 
+async def _handle_in_turn(service: Service, batches: list[list[tuple[str, dict]]], handled: list) -> None:
+    """Hand each batch of (key, event) to the processor in turn, as one partition at consecutive offsets,
+    appending what each returns to ``handled`` as it goes (a patched producer may be watching it)."""
+    topic = service.settings.topics.incidents
+    offset = 0
+    for records in batches:
+        batch = []
+        for key, event in records:
+            batch.append(consumer_record(topic, offset, key.encode(), orjson.dumps(event)))
+            offset += 1
+        handled.append(await service.processor.handle({TopicPartition(topic, 0): batch}))
+
+
 async def test_producer_retries_undeliverable_output_with_capped_exponential_backoff(broker, unique):
     # An invalid topic name: the broker refuses every produce, as it would for a missing ACL or topic.
     kafka = settings_for(broker, unique, Path("."), kafka={"request_timeout_ms": 1000}).kafka
@@ -114,7 +127,6 @@ async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(b
     it must still notice."""
     settings = settings_for(broker, unique, tmp_path)
     topics = settings.topics
-    tp = TopicPartition(topics.incidents, 0)
     service = Service(settings)
     await service.start()
     real_enqueue = service.producer.enqueue
@@ -141,13 +153,7 @@ async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(b
                 [("INC-ORDER", incident_event("INC-ORDER", 2, narrative=[*CRISIS, "HE HAS A KNIFE"])),
                  ("INC-OTHER", incident_event("INC-OTHER", 1, narrative=CRISIS))],
             ]
-            offset = 0
-            for records in batches:
-                batch = []
-                for key, event in records:
-                    batch.append(consumer_record(topics.incidents, offset, key.encode(), orjson.dumps(event)))
-                    offset += 1
-                handled.append(await service.processor.handle({tp: batch}))
+            await _handle_in_turn(service, batches, handled)
             await handled[1].durable
             assert handled[0].durable.done() and handled[0].durable.exception() is None
             await eventually(lambda: sum(r.key == b"INC-ORDER" for r in out.records) >= 3)
@@ -164,7 +170,6 @@ async def test_a_retry_re_sends_only_the_later_batches_that_share_an_incident_wi
     with many batches in flight, one retry must not make every batch behind it send everything twice."""
     settings = settings_for(broker, unique, tmp_path)
     topics = settings.topics
-    tp = TopicPartition(topics.incidents, 0)
     service = Service(settings)
     await service.start()
     real_enqueue = service.producer.enqueue
@@ -183,10 +188,8 @@ async def test_a_retry_re_sends_only_the_later_batches_that_share_an_incident_wi
                 [("INC-ELSE", incident_event("INC-ELSE", 1, narrative=CRISIS))],
                 [("INC-RETRIED", incident_event("INC-RETRIED", 2, narrative=[*CRISIS, "HE HAS A KNIFE"]))],
             ]
-            handled = []
-            for offset, [(key, event)] in enumerate(batches):
-                record = consumer_record(topics.incidents, offset, key.encode(), orjson.dumps(event))
-                handled.append(await service.processor.handle({tp: [record]}))
+            handled: list = []
+            await _handle_in_turn(service, batches, handled)
             await handled[2].durable
             await eventually(lambda: sum(r.key == b"INC-RETRIED" for r in out.records) >= 3)
             await asyncio.sleep(0.5)

@@ -8,9 +8,8 @@ Rules it keeps (aiokafka's docs, arroyo, quix-streams):
 - a batch may finish becoming durable in the background (its outcome rows being written) while the next one
   is processed: its offsets join the commit only once that completes, in order; a batch is handled only while
   fewer than two full batches' worth of records (``max_batch_records`` each) and ``MAX_IN_FLIGHT`` batches are
-  still becoming durable ahead of it; output still
-  unacknowledged when its partitions are revoked is given up, uncommitted, so that no late re-send lands
-  behind the next owner's output;
+  still becoming durable ahead of it; output still unacknowledged when its partitions are revoked is given
+  up, uncommitted, so that no late re-send lands behind the next owner's output;
 - the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard.
 """
 

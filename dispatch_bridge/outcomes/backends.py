@@ -103,10 +103,6 @@ def _execute(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
         cursor.close()
 
 
-def _executemany(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    conn.executemany(sql, rows)
-
-
 def _fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
     cursor = conn.execute(sql, args)
     try:
@@ -120,10 +116,10 @@ def _write_all(conn: sqlite3.Connection, work: list[tuple[str, Sequence[Sequence
     try:
         for sql, rows in work:
             conn.executemany(sql, rows)
-        conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
         raise
+    _commit(conn)
 
 
 def _begin(conn: sqlite3.Connection) -> None:
@@ -158,7 +154,7 @@ class _SqliteTransaction:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            await self._conn.call(_executemany, _sqlite_sql(sql), rows)
+            await self._conn.call(sqlite3.Connection.executemany, _sqlite_sql(sql), rows)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         return await self._conn.call(_fetch, _sqlite_sql(sql), args)

@@ -53,8 +53,13 @@ def _sqlite_encode(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     if type(value.tzinfo) is dt.timezone:
-        return _sqlite_encode_fixed(value)
+        return _utc_text_cached(value)
     _require_aware(value)
+    return _utc_text(value)
+
+
+def _utc_text(value: dt.datetime) -> str:
+    # isoformat is several times cheaper than strftime, and pads years below 1000 (strftime's %Y does not).
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
@@ -62,10 +67,7 @@ def _sqlite_encode(value: dt.datetime | None) -> str | None:
 # conversion costs microseconds, a cache hit a fraction of one. Only fixed offsets (what the CAD's times decode
 # to) are cached: they compare as instants, while two times of one ZoneInfo zone that differ only in ``fold``
 # compare equal though an hour apart.
-@lru_cache(maxsize=8192)
-def _sqlite_encode_fixed(value: dt.datetime) -> str:
-    # isoformat is several times cheaper than strftime, and pads years below 1000 (strftime's %Y does not).
-    return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
+_utc_text_cached = lru_cache(maxsize=8192)(_utc_text)
 
 
 def _sqlite_decode(value: Any) -> dt.datetime | None:
