@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,23 +71,30 @@ class Bench:
                                 linger_ms=linger_ms, max_batch_size=512 * 1024, max_request_size=2_097_152)
 
     async def produce(self, records: Iterable[tuple[str, bytes, bytes]], window: int = 5000,
-                      progress: Any = None) -> int:
+                      progress: Any = None, placed: Counter[tuple[str, int]] | None = None) -> int:
         """Produce ``(topic, key, value)`` records, ``window`` in flight at most; with ``progress`` (a callable
-        returning records done by the consumer), never more than ``10 * window`` ahead of it."""
+        returning records done by the consumer), never more than ``10 * window`` ahead of it. ``placed`` counts
+        the records per (topic, partition) they landed in."""
         producer = self.producer()
         await producer.start()
         count = 0
+
+        async def settle(pending: list[Any]) -> None:
+            for metadata in await asyncio.gather(*pending):
+                if placed is not None:
+                    placed[metadata.topic, metadata.partition] += 1
+            pending.clear()
+
         try:
-            pending = []
+            pending: list[Any] = []
             for topic, key, value in records:
                 pending.append(await producer.send(topic, value, key=key))
                 count += 1
                 if len(pending) >= window:
-                    await asyncio.gather(*pending)
-                    pending.clear()
+                    await settle(pending)
                     while progress is not None and count - progress() > 10 * window:
                         await asyncio.sleep(0.02)
-            await asyncio.gather(*pending)
+            await settle(pending)
         finally:
             await producer.stop()
         return count
@@ -95,8 +103,11 @@ class Bench:
 
     def bridge(self, incidents: str, units: str, log_level: str, expect: dict[str, int], ready_units: int = 0,
                cprofile: Path | None = None, extra_env: dict[str, str] | None = None,
-               group: str | None = None, instance: int = 0) -> Measured:
-        """One bridge process; ``group`` shared by several (``instance`` 0, 1, ...) makes them one consumer group."""
+               group: str | None = None, instance: int = 0,
+               partition_counts: dict[int, int] | None = None) -> Measured:
+        """One bridge process; ``group`` shared by several (``instance`` 0, 1, ...) makes them one consumer group.
+        ``partition_counts`` (incident records per partition): the member expects those of the partitions it is
+        assigned, instead of ``expect``'s incidents."""
         group = group or self.name("bridge")
         member = f"{group}.{instance}" if instance else group
         k = self.knobs
@@ -131,6 +142,8 @@ class Bench:
         args += [f"--expect={s}={n}" for s, n in expect.items()]
         if cprofile is not None:
             args += ["--cprofile", str(cprofile)]
+        if partition_counts is not None:
+            args += ["--partition-counts", ",".join(f"{p}={n}" for p, n in sorted(partition_counts.items()))]
         return Measured(f"bridge[{log_level}]", args, env, self.workdir / f"{member}.log",
                         output_topic=f"{group}.recommendations")
 
@@ -160,6 +173,7 @@ class Backlog:
     units_topic: str
     counts: dict[str, int]
     produce_seconds: float
+    incident_partitions: dict[int, int] = field(default_factory=dict)  # incident records per partition
 
     @property
     def total(self) -> int:
@@ -177,9 +191,11 @@ async def preload_backlog(bench: Bench, events: int, unit_share: float) -> Backl
             counts[kind] += 1
             yield topics[kind], key, value
 
+    placed: Counter[tuple[str, int]] = Counter()
     started = time.perf_counter()
-    await bench.produce(records())
-    return Backlog(incidents, units, counts, time.perf_counter() - started)
+    await bench.produce(records(), placed=placed)
+    return Backlog(incidents, units, counts, time.perf_counter() - started,
+                   {partition: n for (topic, partition), n in placed.items() if topic == incidents})
 
 
 async def drain(measured: Measured, timeout: float) -> dict[str, Any]:
@@ -200,6 +216,37 @@ async def throughput_bridge(bench: Bench, backlog_: Backlog, log_level: str, tim
                             extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     return await drain(bench.bridge(backlog_.incidents_topic, backlog_.units_topic, log_level, backlog_.counts,
                                     extra_env=extra_env), timeout)
+
+
+async def throughput_group(bench: Bench, backlog_: Backlog, members: int, timeout: float = 600,
+                           attempts: int = 3) -> dict[str, Any]:
+    """``members`` bridge processes in one consumer group drain the backlog together, as production instances
+    scale out: the incident partitions are shared between them, and each reads the whole units topic (the
+    roster is a table every instance keeps). The clock runs from the first member's assignment to the last
+    member's last record. A run in which a member was assigned partitions twice (a rebalance: records of
+    revoked partitions are read again, and the counts would no longer say when the backlog is done) is
+    repeated, up to ``attempts`` times."""
+    for attempt in range(1, attempts + 1):
+        group = bench.name("bridges")
+        started = [bench.bridge(backlog_.incidents_topic, backlog_.units_topic, "WARNING",
+                                {"units": backlog_.counts["units"]}, group=group, instance=n,
+                                partition_counts=backlog_.incident_partitions) for n in range(members)]
+        await asyncio.gather(*(member.start() for member in started))
+        try:
+            await asyncio.gather(*(member.wait(member.drained, timeout, "drain") for member in started))
+        finally:
+            await asyncio.gather(*(member.stop() for member in started))
+        if all(len(member.assignments) == 1 for member in started) or attempt == attempts:
+            break
+    drains = [member.drain for member in started]
+    begin = min(d["t"] - d["seconds"] for d in drains)
+    seconds = max(d["t"] for d in drains) - begin
+    cpu = sum(d["cpu_seconds"] for d in drains)
+    events = backlog_.total
+    return {"events": events, "seconds": seconds, "events_per_s": events / seconds, "cpu_seconds": cpu,
+            "cpu_us_per_event": cpu / events * 1e6, "peak_rss_mb": sum(d["peak_rss"] for d in drains) / 2**20,
+            "members": members, "attempts": attempt, "assignments": [member.assignments for member in started],
+            "rebalanced": any(len(member.assignments) != 1 for member in started)}
 
 
 async def throughput_passthrough(bench: Bench, backlog_: Backlog, timeout: float = 600) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Measured:
         self.drained = asyncio.Event()
         self.drain: dict[str, Any] = {}
         self.samples: list[dict[str, Any]] = []
+        self.assignments: list[list[int]] = []  # partitions of each group assignment, in order
         self._reader: asyncio.Task[None] | None = None
 
     @property
@@ -64,6 +65,8 @@ class Measured:
                 self.samples.append(message)
             elif kind == "ready":
                 self.ready.set()
+            elif kind == "assigned":
+                self.assignments.append(message["partitions"])
             elif kind == "drained":
                 self.drain = message
                 self.drained.set()

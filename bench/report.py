@@ -92,8 +92,17 @@ def render(results: dict[str, Any]) -> str:
             f"Backlog of {tp['events']:,} events ({tp['counts']['incidents']:,} incident snapshots on "
             f"`cad.incidents`, {tp['counts']['units']:,} unit/AVL snapshots on `cad.units`), produced once in "
             f"{tp['produce_seconds']:.1f} s and drained by each contender on a fresh group. The clock runs from "
-            "the group assignment to the last record done (output acknowledged).",
+            "the group assignment to the last record done (output acknowledged; for the bridge, outcome rows written too).",
             "",
+        ]
+        for name in tp["contenders"]:
+            if name.startswith("bridge x"):
+                out += [f"`{name}`: bridge processes in one consumer group on this same machine, as production "
+                        "scales out. The incident partitions are split between them; each reads the whole unit "
+                        "topic (the roster is a table every instance keeps) and writes its own SQLite store here "
+                        "(instances in production share PostgreSQL). Its clock runs from the first member's "
+                        "assignment to the last member's last record done; CPU and RSS are the members' sums.", ""]
+        out += [
             "| contender | events/s | ratio to passthrough | CPU us/event | peak RSS MB |",
             "|---|---|---|---|---|",
         ]

@@ -43,6 +43,12 @@ def test_bench_runs_tiny_and_writes_results(tmp_path: Path) -> None:
     bridge = results["throughput"]["contenders"]["bridge (WARNING)"]
     assert passthrough["events_per_s"]["median"] > 0 and bridge["events_per_s"]["median"] > 0
     assert results["throughput"]["events"] == 400
+    # Scale-out: two members of one group drained the backlog together, its incident partitions split between
+    # them (each partition owned by exactly one member at the end).
+    scaled = results["throughput"]["runs"]["bridge x2 (one group)"][0]
+    assert scaled["events_per_s"] > 0 and scaled["members"] == 2
+    final = [member[-1] for member in scaled["assignments"]]
+    assert sorted(p for partitions in final for p in partitions) == list(range(6))
     for who in ("bridge", "passthrough"):
         row = results["latency"]["contenders"][who]
         assert row["received"] == row["sent"] > 0  # every paced event came out the far end
