@@ -268,13 +268,17 @@ class IncidentProcessor:
             return True  # dead-lettered, and counted towards the guard, by _settle
         self.consecutive_invalid = 0
         if outcome != _DEFERRED:
-            self._account(record, event, outcome, now)
+            # Decided without a decision to publish: an ordinary call (created, updated or closed) or a stale
+            # snapshot; the revisions of crisis calls (and of calls published before) are accounted in _settle.
+            self._account(record, event, outcome, now, flagged=False)
         return True
 
-    def _account(self, record: ConsumerRecord, event: IncidentEvent, outcome: str, now: dt.datetime) -> None:
-        """Count a handled revision by its outcome and write its canonical log line."""
+    def _account(self, record: ConsumerRecord, event: IncidentEvent, outcome: str, now: dt.datetime,
+                 flagged: bool = True) -> None:
+        """Count a handled revision by its outcome and write its canonical log line (with ``log_every_event``
+        off, only for ``flagged`` revisions: those of crisis calls, or of calls with a recommendation out)."""
         self._outcome_counters[outcome].inc()
-        if self._log_info and (self._log_every_event or outcome != NOT_CRISIS):
+        if self._log_info and (self._log_every_event or flagged):
             log.info("event", topic=record.topic, partition=record.partition, offset=record.offset,
                      incident_id=event.incident.id, revision=event.incident.revision, outcome=outcome,
                      latency_ms=round((now - event.occurred_at).total_seconds() * 1000, 1))
