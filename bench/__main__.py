@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = args.skip - set(PHASES)
     if unknown:
         p.error(f"unknown phases to skip: {', '.join(sorted(unknown))}")
+    if args.scale_out > args.partitions:
+        p.error(f"--scale-out {args.scale_out}: more members than the {args.partitions} partitions would sit idle")
     if args.long:
         args.memory_events = 1_000_000
     return args
@@ -147,7 +149,14 @@ async def throughput(bench: phases.Bench, backlog: phases.Backlog, args: argpars
             if name == "passthrough":
                 row = await phases.throughput_passthrough(bench, backlog)
             elif name == scaled:
-                row = await phases.throughput_group(bench, backlog, args.scale_out)
+                try:
+                    row = await phases.throughput_group(bench, backlog, args.scale_out)
+                except RuntimeError as exc:
+                    # Several members joining one group is where Tansu's rebalances misbehave: report, go on.
+                    say(f"throughput run {n + 1}/{args.runs}: {name} failed ({exc}); left out of the results")
+                    del runs[scaled]
+                    scaled = None
+                    continue
             else:
                 # INFO: the target's "one log line per flagged event" (the service's default, one line per
                 # processed event, is the LOG_EVERY_EVENT setting's other value).
@@ -245,12 +254,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = tp["bridge (WARNING)"]["ratio"]
         rows.append({"target": "throughput >= 0.8x bare passthrough (default pack, 1,000 units, WARNING logs)",
                      "measured": report.fmt(ratio, 2, "x"), "ok": ratio["median"] >= 0.8})
-    for name, row in tp.items():
-        if name.startswith("bridge x"):
-            # Not the target's figure (one bridge process against one passthrough process): scale-out, shown
-            # beside it because it is how a deployment gets more than one core's worth of throughput.
-            rows.append({"target": f"same, {name}: scale-out on the same 2 cores (informational)",
-                         "measured": report.fmt(row["ratio"], 2, "x"), "ok": None})
     if "bridge (INFO)" in tp:
         ratio = tp["bridge (INFO)"]["ratio"]
         rows.append({"target": "same, with one INFO log line per flagged event",

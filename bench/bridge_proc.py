@@ -5,7 +5,7 @@
 It builds the real ``Service`` and serves it exactly as ``dispatch-bridge run`` does (HTTP API included), in its
 own process so its CPU is its own. Instrumentation only observes, through three hooks:
 - the incident consumer's batch handler is wrapped to count records whose output is acknowledged (and, as one
-  member of a group, ``--partition-counts``, which of its partitions are read to their end);
+  member of a group, ``--partition-ends``, which of its partitions are read to their end);
 - the roster reader is held until the incident consumer has joined its group, so both streams of a backlog start
   draining together (otherwise the roster drains alone during the ~3 s group join, and the join idles in the
   figure), and its ``records_read`` is sampled after every batch;
@@ -27,7 +27,7 @@ from bench.progress import Progress, emit, parse_expected
 
 
 async def run(expected: dict[str, int], ready_units: int, profile_path: Path | None, interval: float,
-              partition_counts: dict[int, int] | None = None) -> int:
+              partition_ends: dict[int, int] | None = None) -> int:
     from dispatch_bridge.bus.consumer import Handled
     from dispatch_bridge.observability import configure_logging
     from dispatch_bridge.server import serve
@@ -52,8 +52,8 @@ async def run(expected: dict[str, int], ready_units: int, profile_path: Path | N
         progress.add("incidents", records)
         for tp, next_offset in offsets.items():
             reached[tp.partition] = max(reached.get(tp.partition, 0), next_offset)
-        if partition_counts is not None:
-            progress.set("partitions", sum(reached.get(p, 0) >= partition_counts.get(p, 0) for p in owned))
+        if partition_ends is not None:
+            progress.set("partitions", sum(reached.get(p, 0) >= partition_ends.get(p, 0) for p in owned))
         if profiler is not None and progress.drained_at is not None:
             profiler.disable()
 
@@ -72,13 +72,13 @@ async def run(expected: dict[str, int], ready_units: int, profile_path: Path | N
 
     def on_assigned(partitions: set[Any]) -> None:
         emit("assigned", partitions=sorted(tp.partition for tp in partitions))
-        if partition_counts is not None:
-            # One member of a group: done once every partition it owns is read to its end (offsets, not counts:
-            # after a rebalance a partition's records are split between members).
+        if partition_ends is not None:
+            # One member of a group: done once every partition it owns is read to its end. (A second assignment
+            # is a rebalance, which the driver watches for: the run is abandoned and started again.)
             owned.clear()
             owned.update(tp.partition for tp in partitions)
             progress.expected["partitions"] = len(owned)
-            progress.set("partitions", sum(reached.get(p, 0) >= partition_counts.get(p, 0) for p in owned))
+            progress.set("partitions", sum(reached.get(p, 0) >= partition_ends.get(p, 0) for p in owned))
         if partitions and not assigned.is_set():
             assigned.set()
             progress.start()
@@ -145,15 +145,15 @@ def main() -> int:
     parser.add_argument("--ready-units", type=int, default=0, help="say ready once this many unit records are read")
     parser.add_argument("--cprofile", type=Path, default=None, help="profile the drain into this pstats file")
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between progress samples")
-    parser.add_argument("--partition-counts", default=None,
-                        help="partition=count,... of the incident topic: expect the assigned partitions' records")
+    parser.add_argument("--partition-ends", default=None,
+                        help="partition=end offset,... of the incident topic: done once the assigned ones are read")
     args = parser.parse_args()
     expected = {"incidents": 0, "units": 0} | parse_expected(args.expect)
-    counts = None
-    if args.partition_counts:
-        counts = {int(p): int(n) for p, n in (pair.split("=") for pair in args.partition_counts.split(","))}
-        expected["partitions"] = len(counts)  # until the assignment says how many this member owns
-    return asyncio.run(run(expected, args.ready_units, args.cprofile, args.interval, counts))
+    ends = None
+    if args.partition_ends:
+        ends = {int(p): int(n) for p, n in (pair.split("=") for pair in args.partition_ends.split(","))}
+        expected["partitions"] = len(ends)  # until the assignment says how many this member owns
+    return asyncio.run(run(expected, args.ready_units, args.cprofile, args.interval, ends))
 
 
 if __name__ == "__main__":

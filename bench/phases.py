@@ -10,7 +10,6 @@ import asyncio
 import random
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,18 +70,19 @@ class Bench:
                                 linger_ms=linger_ms, max_batch_size=512 * 1024, max_request_size=2_097_152)
 
     async def produce(self, records: Iterable[tuple[str, bytes, bytes]], window: int = 5000,
-                      progress: Any = None, placed: Counter[tuple[str, int]] | None = None) -> int:
+                      progress: Any = None, ends: dict[tuple[str, int], int] | None = None) -> int:
         """Produce ``(topic, key, value)`` records, ``window`` in flight at most; with ``progress`` (a callable
-        returning records done by the consumer), never more than ``10 * window`` ahead of it. ``placed`` counts
-        the records per (topic, partition) they landed in."""
+        returning records done by the consumer), never more than ``10 * window`` ahead of it. ``ends`` receives
+        each (topic, partition)'s end: the offset after the last record written there."""
         producer = self.producer()
         await producer.start()
         count = 0
 
         async def settle(pending: list[Any]) -> None:
             for metadata in await asyncio.gather(*pending):
-                if placed is not None:
-                    placed[metadata.topic, metadata.partition] += 1
+                if ends is not None:
+                    where = (metadata.topic, metadata.partition)
+                    ends[where] = max(ends.get(where, 0), metadata.offset + 1)
             pending.clear()
 
         try:
@@ -104,10 +104,10 @@ class Bench:
     def bridge(self, incidents: str, units: str, log_level: str, expect: dict[str, int], ready_units: int = 0,
                cprofile: Path | None = None, extra_env: dict[str, str] | None = None,
                group: str | None = None, instance: int = 0,
-               partition_counts: dict[int, int] | None = None) -> Measured:
+               partition_ends: dict[int, int] | None = None) -> Measured:
         """One bridge process; ``group`` shared by several (``instance`` 0, 1, ...) makes them one consumer group.
-        ``partition_counts`` (incident records per partition): the member expects those of the partitions it is
-        assigned, instead of ``expect``'s incidents."""
+        ``partition_ends`` (the incident partitions' end offsets): the member is done with incidents once it has
+        read the partitions it is assigned to their end, instead of after ``expect``'s count."""
         group = group or self.name("bridge")
         member = f"{group}.{instance}" if instance else group
         k = self.knobs
@@ -142,8 +142,8 @@ class Bench:
         args += [f"--expect={s}={n}" for s, n in expect.items()]
         if cprofile is not None:
             args += ["--cprofile", str(cprofile)]
-        if partition_counts is not None:
-            args += ["--partition-counts", ",".join(f"{p}={n}" for p, n in sorted(partition_counts.items()))]
+        if partition_ends is not None:
+            args += ["--partition-ends", ",".join(f"{p}={n}" for p, n in sorted(partition_ends.items()))]
         return Measured(f"bridge[{log_level}]", args, env, self.workdir / f"{member}.log",
                         output_topic=f"{group}.recommendations")
 
@@ -173,7 +173,7 @@ class Backlog:
     units_topic: str
     counts: dict[str, int]
     produce_seconds: float
-    incident_partitions: dict[int, int] = field(default_factory=dict)  # incident records per partition
+    incident_ends: dict[int, int] = field(default_factory=dict)  # per incident partition, its end offset
 
     @property
     def total(self) -> int:
@@ -191,11 +191,11 @@ async def preload_backlog(bench: Bench, events: int, unit_share: float) -> Backl
             counts[kind] += 1
             yield topics[kind], key, value
 
-    placed: Counter[tuple[str, int]] = Counter()
+    ends: dict[tuple[str, int], int] = {}
     started = time.perf_counter()
-    await bench.produce(records(), placed=placed)
+    await bench.produce(records(), ends=ends)
     return Backlog(incidents, units, counts, time.perf_counter() - started,
-                   {partition: n for (topic, partition), n in placed.items() if topic == incidents})
+                   {partition: end for (topic, partition), end in ends.items() if topic == incidents})
 
 
 async def drain(measured: Measured, timeout: float) -> dict[str, Any]:
@@ -223,21 +223,34 @@ async def throughput_group(bench: Bench, backlog_: Backlog, members: int, timeou
     """``members`` bridge processes in one consumer group drain the backlog together, as production instances
     scale out: the incident partitions are shared between them, and each reads the whole units topic (the
     roster is a table every instance keeps). The clock runs from the first member's assignment to the last
-    member's last record. A run in which a member was assigned partitions twice (a rebalance: records of
-    revoked partitions are read again, and the counts would no longer say when the backlog is done) is
-    repeated, up to ``attempts`` times."""
+    member's last record. An attempt in which a member is assigned partitions a second time (a rebalance: a
+    partition another member already read to its end would never be seen to end) is abandoned and run again;
+    after ``attempts`` of them, RuntimeError."""
     for attempt in range(1, attempts + 1):
         group = bench.name("bridges")
         started = [bench.bridge(backlog_.incidents_topic, backlog_.units_topic, "WARNING",
                                 {"units": backlog_.counts["units"]}, group=group, instance=n,
-                                partition_counts=backlog_.incident_partitions) for n in range(members)]
+                                partition_ends=backlog_.incident_ends) for n in range(members)]
         await asyncio.gather(*(member.start() for member in started))
         try:
-            await asyncio.gather(*(member.wait(member.drained, timeout, "drain") for member in started))
+            deadline = time.monotonic() + timeout
+            while not all(member.drained.is_set() for member in started):
+                if any(len(member.assignments) > 1 for member in started):
+                    break
+                for member in started:
+                    assert member.process is not None
+                    if member.process.returncode is not None:
+                        raise RuntimeError(f"{member.name}: exited with {member.process.returncode} during the "
+                                           f"drain; see {member.log_path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"bridge x{members}: drain timed out; see {started[0].log_path}")
+                await asyncio.sleep(0.05)
         finally:
             await asyncio.gather(*(member.stop() for member in started))
-        if all(len(member.assignments) == 1 for member in started) or attempt == attempts:
+        if all(member.drained.is_set() for member in started):
             break
+    else:
+        raise RuntimeError(f"bridge x{members}: the group rebalanced during each of {attempts} attempts")
     drains = [member.drain for member in started]
     begin = min(d["t"] - d["seconds"] for d in drains)
     seconds = max(d["t"] for d in drains) - begin
@@ -245,8 +258,7 @@ async def throughput_group(bench: Bench, backlog_: Backlog, members: int, timeou
     events = backlog_.total
     return {"events": events, "seconds": seconds, "events_per_s": events / seconds, "cpu_seconds": cpu,
             "cpu_us_per_event": cpu / events * 1e6, "peak_rss_mb": sum(d["peak_rss"] for d in drains) / 2**20,
-            "members": members, "attempts": attempt, "assignments": [member.assignments for member in started],
-            "rebalanced": any(len(member.assignments) != 1 for member in started)}
+            "members": members, "attempts": attempt, "assignments": [member.assignments for member in started]}
 
 
 async def throughput_passthrough(bench: Bench, backlog_: Backlog, timeout: float = 600) -> dict[str, Any]:

@@ -269,9 +269,14 @@ class IncidentProcessor:
         self.consecutive_invalid = 0
         if outcome != _DEFERRED:
             # Decided without a decision to publish: an ordinary call (created, updated or closed) or a stale
-            # snapshot; the revisions of crisis calls (and of calls published before) are accounted in _settle.
-            self._account(record, event, outcome, now, flagged=False)
+            # snapshot, flagged when it is one of a crisis call or of a call with a recommendation out; the
+            # other revisions of those are accounted in _settle.
+            self._account(record, event, outcome, now, flagged=outcome == STALE and self._flagged(event))
         return True
+
+    def _flagged(self, event: IncidentEvent) -> bool:
+        known = self.book.get(event.incident.id)
+        return known is not None and (known.assessment.crisis or known.published is not None)
 
     def _account(self, record: ConsumerRecord, event: IncidentEvent, outcome: str, now: dt.datetime,
                  flagged: bool = True) -> None:
