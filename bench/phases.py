@@ -258,7 +258,10 @@ async def throughput_group(bench: Bench, backlog_: Backlog, members: int, timeou
     events = backlog_.total
     return {"events": events, "seconds": seconds, "events_per_s": events / seconds, "cpu_seconds": cpu,
             "cpu_us_per_event": cpu / events * 1e6, "peak_rss_mb": sum(d["peak_rss"] for d in drains) / 2**20,
-            "members": members, "attempts": attempt, "assignments": [member.assignments for member in started]}
+            "members": members, "attempts": attempt, "assignments": [member.assignments for member in started],
+            # Each member's own drain: when it started after the first one, and how long it took.
+            "member_drains": [{"started_after_s": d["t"] - d["seconds"] - begin, "seconds": d["seconds"]}
+                              for d in drains]}
 
 
 async def throughput_passthrough(bench: Bench, backlog_: Backlog, timeout: float = 600) -> dict[str, Any]:
