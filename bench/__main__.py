@@ -99,8 +99,10 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
         if "throughput" not in args.skip:
             assert backlog is not None
             results["throughput"] = await throughput(bench, backlog, args)
+            results["notes"] += results["throughput"]["notes"]
         if "latency" not in args.skip:
             results["latency"] = await latency(bench, args)
+            results["notes"] += results["latency"]["notes"]
         if "memory" not in args.skip:
             say(f"memory: replaying {args.memory_events:,} events through the bridge")
             mem = await phases.memory(bench, args.memory_events, args.unit_share)
@@ -139,6 +141,7 @@ async def throughput(bench: phases.Bench, backlog: phases.Backlog, args: argpars
     scaled = f"bridge x{args.scale_out} (one group)" if args.scale_out > 1 else None
     if scaled:
         runs[scaled] = []
+    notes: list[str] = []
     for n in range(args.runs):
         # Alternate who goes first, so a drift in the broker or the machine does not always favour one side.
         order = ["passthrough", "bridge (WARNING)"] if n % 2 == 0 else ["bridge (WARNING)", "passthrough"]
@@ -153,7 +156,9 @@ async def throughput(bench: phases.Bench, backlog: phases.Backlog, args: argpars
                     row = await phases.throughput_group(bench, backlog, args.scale_out)
                 except RuntimeError as exc:
                     # Several members joining one group is where Tansu's rebalances misbehave: report, go on.
-                    say(f"throughput run {n + 1}/{args.runs}: {name} failed ({exc}); left out of the results")
+                    note = f"throughput run {n + 1}/{args.runs}: {name} failed ({exc}); left out of the results"
+                    say(note)
+                    notes.append(note)
                     del runs[scaled]
                     scaled = None
                     continue
@@ -176,7 +181,7 @@ async def throughput(bench: phases.Bench, backlog: phases.Backlog, args: argpars
             contenders[name]["ratio"] = report.spread(
                 [r["events_per_s"] / p["events_per_s"] for r, p in zip(rows, runs["passthrough"], strict=True)])
     return {"events": backlog.total, "counts": backlog.counts, "produce_seconds": backlog.produce_seconds,
-            "contenders": contenders, "runs": runs}
+            "contenders": contenders, "runs": runs, "notes": notes}
 
 
 async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, Any]:
@@ -186,6 +191,7 @@ async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, An
     runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "bridge": []} | {name: [] for name in variants}
     if scaled:
         runs[scaled] = []
+    notes: list[str] = []
     for n in range(args.runs):
         order = ["bridge", "passthrough"] if n % 2 == 0 else ["passthrough", "bridge"]
         for who in order + list(variants) + ([scaled] if scaled in runs else []):
@@ -197,7 +203,9 @@ async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, An
                 if who != scaled:
                     raise
                 # Several members joining one group is where Tansu's rebalances misbehave: report, go on.
-                say(f"latency run {n + 1}/{args.runs}: {who} failed ({exc}); left out of the results")
+                note = f"latency run {n + 1}/{args.runs}: {who} failed ({exc}); left out of the results"
+                say(note)
+                notes.append(note)
                 del runs[scaled]
                 continue
             runs[who].append(row)
@@ -214,7 +222,7 @@ async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, An
         contenders[who] = row
     return {"rate": args.rate, "seconds": args.latency_seconds, "warmup": args.warmup, "contenders": contenders,
             "added_p50_ms": contenders["bridge"]["added_p50_ms"], "added_p99_ms": contenders["bridge"]["added_p99_ms"],
-            "runs": runs}
+            "runs": runs, "notes": notes}
 
 
 def rules(args: argparse.Namespace) -> dict[str, Any]:

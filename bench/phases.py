@@ -247,11 +247,17 @@ async def throughput_group(bench: Bench, backlog_: Backlog, members: int, timeou
                 await asyncio.sleep(0.05)
         finally:
             await asyncio.gather(*(member.stop() for member in started))
-        if all(member.drained.is_set() for member in started):
+        # Accepted only when every member drained on its one assignment (a rebalance may also arrive in the
+        # same poll as the last drain).
+        if all(member.drained.is_set() and len(member.assignments) == 1 for member in started):
             break
     else:
         raise RuntimeError(f"bridge x{members}: the group rebalanced during each of {attempts} attempts")
     drains = [member.drain for member in started]
+    read = sum(d["done"]["incidents"] for d in drains)
+    if read < backlog_.counts["incidents"]:
+        raise RuntimeError(f"bridge x{members}: the members read {read:,} of {backlog_.counts['incidents']:,} "
+                           "incident records (partition ends wrong?)")
     begin = min(d["t"] - d["seconds"] for d in drains)
     seconds = max(d["t"] for d in drains) - begin
     cpu = sum(d["cpu_seconds"] for d in drains)

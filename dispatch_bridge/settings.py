@@ -91,7 +91,7 @@ class ProcessingSettings(_Group):
     # One log line per processed incident event (the canonical line); off = only the revisions of flagged calls
     # (crisis calls, and calls with a recommendation out) and dead letters are logged: an ordinary call's
     # created / updated / closed and stale snapshots are counted in metrics but not logged, which saves about
-    # 11 us per ordinary event on a busy hub (one JSON line written; bench/results.md, per-stage cost).
+    # 12 us per ordinary event on a busy hub (one JSON line written; bench/results.md, per-stage cost).
     log_every_event: bool = True
     # How many top candidates must stay the same for a new revision to be "no change".
     material_top_candidates: int = Field(default=3, ge=1)
