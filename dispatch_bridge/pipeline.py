@@ -47,12 +47,27 @@ class OpenIncident:
     memo: TriageMemo = field(default_factory=TriageMemo)
 
 
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    revision: int
+    partition: int
+    occurred_at: dt.datetime
+
+
 class IncidentBook:
-    """Open incidents in arrival order, with a hard bound: the least recently updated go first."""
+    """Open incidents in arrival order, with a hard bound: the least recently updated go first.
+
+    Closed incidents are remembered too, briefly (their closing revision only, bounded at a quarter of the open
+    bound, and evicted on the same idle rule): a CAD feed delivers out of order, and a snapshot older than the
+    close that arrives after it must be stale, not a new call that gets a recommendation for a call already
+    closed. A newer revision than the close (a CAD reopening the call) opens it again.
+    """
 
     def __init__(self, max_open: int) -> None:
         self._max_open = max_open
         self._open: OrderedDict[str, OpenIncident] = OrderedDict()
+        self._max_closed = max(1, max_open // 4)
+        self._closed: OrderedDict[str, _Closed] = OrderedDict()
         # The newest event time seen: idleness is measured on event time, so a replay behaves as live did.
         self.watermark: dt.datetime | None = None
 
@@ -67,8 +82,12 @@ class IncidentBook:
 
     def is_stale(self, event: IncidentEvent) -> bool:
         """CAD feeds resend snapshots and deliver out of order: a revision not newer than ours is stale."""
+        revision = event.incident.revision
         known = self._open.get(event.incident.id)
-        return known is not None and event.incident.revision <= known.event.incident.revision
+        if known is not None:
+            return revision <= known.event.incident.revision
+        closed = self._closed.get(event.incident.id)
+        return closed is not None and revision <= closed.revision
 
     def remember(self, entry: OpenIncident) -> None:
         key = entry.event.incident.id
@@ -77,17 +96,31 @@ class IncidentBook:
             self.watermark = occurred_at
         self._open[key] = entry
         self._open.move_to_end(key)
+        self._closed.pop(key, None)
         while len(self._open) > self._max_open:
             self._open.popitem(last=False)
 
+    def close(self, event: IncidentEvent, partition: int) -> None:
+        """The incident is closed by ``event``: forget it, but remember the closing revision."""
+        key = event.incident.id
+        self._open.pop(key, None)
+        self._closed[key] = _Closed(event.incident.revision, partition, event.occurred_at)
+        self._closed.move_to_end(key)
+        while len(self._closed) > self._max_closed:
+            self._closed.popitem(last=False)
+
     def forget(self, incident_id: str) -> None:
+        """As if the incident had never been seen (closed or not)."""
         self._open.pop(incident_id, None)
+        self._closed.pop(incident_id, None)
 
     def forget_partitions(self, topic_partitions: set[int]) -> int:
-        """Drop what belongs to partitions this instance no longer owns."""
+        """Drop what belongs to partitions this instance no longer owns (the open incidents' count)."""
         gone = [key for key, entry in self._open.items() if entry.partition in topic_partitions]
         for key in gone:
             del self._open[key]
+        for key in [key for key, closed in self._closed.items() if closed.partition in topic_partitions]:
+            del self._closed[key]
         return len(gone)
 
     def evict_idle(self, idle: dt.timedelta) -> int:
@@ -102,6 +135,13 @@ class IncidentBook:
             gone.append(key)
         for key in gone:
             del self._open[key]
+        expired = []
+        for key, closed in self._closed.items():  # in closing order, as above
+            if closed.occurred_at >= older_than:
+                break
+            expired.append(key)
+        for key in expired:
+            del self._closed[key]
         return len(gone)
 
 

@@ -327,7 +327,7 @@ class IncidentProcessor:
                              context, memo)
         closed = event.event_type == "incident.closed"
         if closed:
-            self.book.forget(incident_id)
+            self.book.close(event, record.partition)  # its older snapshots, arriving late, are stale
         else:
             # Ordinary calls are remembered too (bounded), so that their stale snapshots are ignored as well.
             self.book.remember(entry)

@@ -71,6 +71,30 @@ def test_forget_partitions_drops_only_their_incidents():
     assert book.get("A") is not None and book.get("B") is None
 
 
+def test_a_closed_incident_s_older_snapshots_stay_stale_and_a_newer_one_reopens_it():
+    book = IncidentBook(max_open=10)
+    book.remember(entry(ev(revision=1), CRISIS))
+    book.close(ev(revision=3, event_type="incident.closed"), partition=0)
+    assert book.get("INC-1") is None and len(book) == 0
+    assert book.is_stale(ev(revision=2)) and book.is_stale(ev(revision=3))  # late, out of order
+    assert not book.is_stale(ev(revision=4))  # the CAD reopened the call
+    book.remember(entry(ev(revision=4), CRISIS))
+    book.forget("INC-1")  # as if never seen: nothing of the close is left either
+    assert not book.is_stale(ev(revision=2))
+
+
+def test_closed_incidents_are_remembered_within_bounds():
+    book = IncidentBook(max_open=16)  # closed: a quarter of it, 4
+    for i in range(5):
+        book.close(ev(f"C-{i}", revision=2, minutes=i), partition=i % 2)
+    assert not book.is_stale(ev("C-0")) and book.is_stale(ev("C-1")) and book.is_stale(ev("C-4"))
+    assert book.forget_partitions({1}) == 0  # no open incident went, but C-1 and C-3's closes did
+    assert not book.is_stale(ev("C-1")) and book.is_stale(ev("C-2"))
+    book.remember(entry(ev("NEW", minutes=60 * 30), CALM))  # 30 hours of event time later
+    book.evict_idle(dt.timedelta(hours=24))
+    assert not book.is_stale(ev("C-2")) and not book.is_stale(ev("C-4"))
+
+
 def test_decide_publishes_first_crisis_then_only_on_material_change():
     calls = []
 
