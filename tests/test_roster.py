@@ -50,6 +50,18 @@ def test_tombstone_forgets_the_unit_and_keeps_ignoring_older_snapshots(roster):
     assert not roster.remove_unit("nope").applied
 
 
+def test_a_tombstoned_unit_s_uncertified_crew_are_forgotten_with_it(roster):
+    # 5120 rides uncertified; after the unit's tombstone, a training record certifying 5120 must neither find
+    # the removed unit nor fail (it used to raise KeyError, which stopped the personnel reader and the service).
+    roster.apply_unit(unit(crew=(("4411", dt.date(2027, 1, 31)), ("5120", None))))
+    roster.remove_unit("P1")
+    change = roster.apply_personnel(PersonnelRecord("5120", dt.date(2024, 5, 1), dt.date(2027, 5, 1)))
+    assert "P1" not in roster.units and not change.cit_capacity_gained
+    # The officer's next unit is certified by the same record.
+    roster.apply_unit(unit("P2", crew=(("5120", None),)))
+    assert certified(roster, "P2") == ("5120",)
+
+
 def test_personnel_record_wins_over_the_unit_event(roster):
     roster.apply_unit(unit(crew=(("4411", dt.date(2027, 1, 31)), ("5120", None))))
     assert certified(roster, "P1") == ("4411",)

@@ -248,12 +248,14 @@ class Roster:
         self._removed[unit_id] = entry.status.updated_at
         self._unindex(entry)
         self._set_affinity(entry, None, None)
-        for officer, *_ in entry.certs:
-            units = self._officer_units.get(officer)
+        # Every crew member is indexed (_set_crew), certified or not: a later certification record for one of
+        # them must not find this unit.
+        for member in entry.status.crew:
+            units = self._officer_units.get(member.id)
             if units is not None:
                 units.discard(unit_id)
                 if not units:
-                    del self._officer_units[officer]
+                    del self._officer_units[member.id]
         if unit_id in self._teams_event:
             del self._teams_event[unit_id]
             self._merge_teams()
