@@ -95,6 +95,8 @@ class _Deferred:
 _DEFERRED = "deferred"
 # _apply's outcome when deciding at once (coalescing off) failed: the record is already dead-lettered.
 _FAILED = "failed"
+# _apply's outcome when it has counted and logged the revision itself (a crisis call's close).
+_ACCOUNTED = "accounted"
 
 
 @dataclass
@@ -267,7 +269,7 @@ class IncidentProcessor:
         if outcome == _FAILED:
             return True  # dead-lettered, and counted towards the guard, by _settle
         self.consecutive_invalid = 0
-        if outcome != _DEFERRED:
+        if outcome not in (_DEFERRED, _ACCOUNTED):
             # Decided without a decision to publish: an ordinary call (created, updated or closed) or a stale
             # snapshot, flagged when it is one of a crisis call or of a call with a recommendation out; the
             # other revisions of those are accounted in _settle.
@@ -326,7 +328,18 @@ class IncidentProcessor:
                              previous.recommendation if previous else None,
                              context, memo)
         closed = event.event_type == "incident.closed"
+        if closed and assessment.crisis:
+            # A crisis call that closes needs no responder any more: it is never ranked, and nothing is published
+            # for it (the CAD shows it closed; its outcome row above records how it ended). A revision of it still
+            # waiting in this batch (a backlog batch holding its creation and its close) is superseded.
+            self.book.close(event, record.partition)
+            superseded = deferred.pop(incident_id, None)
+            if superseded is not None:
+                self._account(superseded.record, superseded.event, SUPERSEDED, now)
+            self._account(record, event, "closed", now)
+            return _ACCOUNTED
         if closed:
+            # A call closing calm: nothing to rank; the recommendation it had out is taken back (in _settle).
             self.book.close(event, record.partition)  # its older snapshots, arriving late, are stale
         else:
             # Ordinary calls are remembered too (bounded), so that their stale snapshots are ignored as well.
