@@ -440,8 +440,11 @@ class IncidentProcessor:
             decision = decide(entry.event, entry.assessment, entry, lambda r=ranking: r, self._top_n)
             if decision.outcome != RECOMMENDED:
                 continue
+            # A new id per re-ranking: the same revision and top can come back (P-3, P-1, P-3 again as units
+            # come and go), and a consumer deduplicating on the id must not drop the return. A producer retry
+            # re-sends the same headers, so it is still one id per decision.
             ce_id = cloudevents.event_id("rerank", entry.event.incident.id, entry.event.incident.revision,
-                                         top, entry.assessment.ruleset_sha256)
+                                         top, entry.assessment.ruleset_sha256, now.isoformat())
             entry.recommendation = self._publish(entry.event, decision, ce_id, now, result, "roster_change")
             entry.published = decision.signature
             entry.published_top = top

@@ -1,4 +1,5 @@
 """A crisis call that closes needs no responder: its close is never ranked, and nothing is published for it.
+And a re-ranking on a roster change is a message of its own.
 
 The processor's synchronous half with the real triage, ranking and outcome rows. (A call that stops being a
 crisis and closes takes its recommendation back once: tests/test_coalescing.py.)
@@ -10,6 +11,8 @@ import datetime as dt
 
 import orjson
 
+from dispatch_bridge.service import Service
+from dispatch_bridge.settings import Settings
 from tests.harness import incident_event, unit_status
 from tests.test_coalescing import NOW, TP, _batch, _outcomes, _recommendations, _service
 
@@ -48,3 +51,25 @@ def test_closing_a_published_crisis_call_proposes_no_new_unit() -> None:
     closing, _, _ = service.processor.process(_batch(_snapshot(2, "incident.closed"), first_offset=1), NOW)
     assert closing.outgoing == []
     assert service.processor.book.get("INC-1") is None
+
+
+def test_each_re_ranking_has_its_own_cloudevents_id() -> None:
+    """The top goes P-1 -> P-2 -> P-1 -> P-2 at the same revision as units come and go: every re-ranking is a new
+    message (a consumer deduplicating on the id would otherwise drop the return of an earlier top)."""
+    ticks = iter(range(1000))
+    service = Service(Settings(), clock=lambda: NOW + dt.timedelta(seconds=next(ticks)))
+    for unit, lat in (("P-1", 41.880), ("P-2", 41.890)):
+        service.roster.apply_unit_record(unit.encode(), orjson.dumps(
+            unit_status(unit, lat=lat, cit_until=dt.date(2027, 1, 1))))
+    first, _, _ = service.processor.process(_batch(_snapshot(1, "incident.created")), NOW)
+    assert _recommendations(first)[0]["candidates"][0]["unit_id"] == "P-1"
+    ids, tops = [], []
+    for n, status in enumerate(("dispatched", "available", "dispatched"), start=1):
+        service.roster.apply_unit_record(b"P-1", orjson.dumps(unit_status(
+            "P-1", lat=41.880, status=status, cit_until=dt.date(2027, 1, 1), at=NOW + dt.timedelta(minutes=n))))
+        result = service.processor.rerank(lambda entry: True)
+        (out,) = result.outgoing
+        ids.append(dict(out.headers)["ce_id"])
+        tops.append(orjson.loads(out.value)["candidates"][0]["unit_id"])
+    assert tops == ["P-2", "P-1", "P-2"]
+    assert len(set(ids)) == 3

@@ -1,7 +1,8 @@
 """CloudEvents binary-mode headers for every record the bridge produces (Kafka protocol binding).
 
 ``ce_id`` is deterministic from the input (topic, partition, offset, ruleset hash), so a redelivered input
-yields the same id and downstream can deduplicate.
+yields the same id and downstream can deduplicate. A re-ranking on a roster change has no input record: its id
+is from the incident, revision, new top candidate, ruleset and the re-ranking's time (one id per decision).
 """
 
 from __future__ import annotations
