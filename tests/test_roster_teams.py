@@ -187,6 +187,19 @@ def test_team_in_hours_and_area_is_recommended_even_before_the_cad_reports_it(tm
     assert rank(tier("mobile_crisis"), call(), roster, FRIDAY_NOON, strict).fallbacks == ("team_out_of_service",)
 
 
+def test_a_team_the_cad_deleted_is_out_of_service_until_it_reports_again(tmp_path):
+    roster = make_roster(tmp_path)
+    roster.apply_unit(unit_status("MCT-1", kind="mobile_crisis", status="off_duty", at=FRIDAY_NOON))
+    assert rank(tier("mobile_crisis"), call(), roster, FRIDAY_NOON, RankingSettings()).fallbacks == (
+        "team_out_of_service",)
+    roster.remove_unit("MCT-1")  # a tombstone: not "never reported", which would be proposed
+    deleted = rank(tier("mobile_crisis"), call(), roster, FRIDAY_NOON, RankingSettings())
+    assert deleted.fallbacks == ("team_out_of_service",) and ids(deleted) == ["CIT-CAR"]
+    roster.apply_unit(unit_status("MCT-1", kind="mobile_crisis", status="available", lat=39.76, lon=-104.97,
+                                  at=FRIDAY_NOON + dt.timedelta(minutes=1)))
+    assert ids(rank(tier("mobile_crisis"), call(), roster, FRIDAY_NOON, RankingSettings())) == ["MCT-1"]
+
+
 def test_team_out_of_hours_out_of_area_or_busy_falls_back_to_a_cit_officer(tmp_path):
     roster = make_roster(tmp_path)
     evening = at("2026-11-27T20:00:00-07:00")

@@ -472,7 +472,10 @@ class Roster:
         entry = self.units.get(unit_id)
         status = entry.status if entry is not None else None
         if status is None:
-            return TeamState(team, None, on_shift, until, True, True)
+            # Never reported: proposable (propose_unreported_teams). Deleted by the CAD (a tombstone): out of
+            # service until it reports again, not "never reported".
+            removed = unit_id in self._removed
+            return TeamState(team, None, on_shift, until, not removed, not removed)
         return TeamState(team, entry, on_shift, until, status.status not in OUT_OF_SERVICE,
                          team_has_room(status, team.capacity))
 
