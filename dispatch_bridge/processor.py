@@ -313,10 +313,12 @@ class IncidentProcessor:
         previous = self.book.get(incident_id)
         memo = previous.memo if previous is not None else TriageMemo()
         context = previous.context if previous is not None else None
+        if context is not None and previous is not None and previous.event.incident.location != event.incident.location:
+            context = None  # the place changed (geocoded late, or corrected): its history is looked up again
         assessment = self._triage(event, _with_history(context), memo)
         if context is None and self._premise is not None and assessment.score > 0:
             # Only calls with some behavioral signal pay for the lookup; premise history alone never flags
-            # a call. Looked up once per incident and kept: the place does not change between revisions.
+            # a call. Looked up once per incident and place, and kept while the place stays the same.
             context = self._premise(event)
             if _with_history(context) is not None:
                 assessment = self._triage(event, context, memo)
