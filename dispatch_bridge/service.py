@@ -23,7 +23,7 @@ from dispatch_bridge.bus.kafka_config import connection_kwargs
 from dispatch_bridge.bus.producer import OutputProducer
 from dispatch_bridge.bus.table import TableReader
 from dispatch_bridge.contracts.structs import IncidentEvent
-from dispatch_bridge.domain import Assessment, Ranking
+from dispatch_bridge.domain import MOBILE_CRISIS, Assessment, Ranking
 from dispatch_bridge.feedback import FeedbackHandler
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.outcomes import OutcomeStore, RosterSnapshot, open_store
@@ -46,6 +46,7 @@ log = structlog.get_logger(__name__)
 
 HEALTH_INTERVAL_SECONDS = 2.0
 CIT_ASSIGNED = Ranking((), ("cit_responder_assigned",))
+TEAM_ASSIGNED = Ranking((), ("crisis_team_assigned",))
 PREMISE_REFRESH_SECONDS = 30.0
 PREMISE_REFRESH_OVERLAP = dt.timedelta(minutes=10)
 
@@ -103,6 +104,10 @@ class Service:
         if event.incident.units and self.roster.has_cit_responder(event.incident, now):
             # The CAD already sent a CIT-certified unit: say so once rather than propose more units.
             return CIT_ASSIGNED
+        if assessment.response == MOBILE_CRISIS and event.incident.units \
+                and self.roster.has_team_responder(event.incident, (MOBILE_CRISIS,)):
+            # The mobile crisis team this tier asks for is on the call: not "team busy", and no officers instead.
+            return TEAM_ASSIGNED
         return rank(assessment, event.incident, self.roster, now, self.settings.ranking)
 
     # -- lifecycle ---------------------------------------------------------------------------------------

@@ -73,3 +73,30 @@ def test_each_re_ranking_has_its_own_cloudevents_id() -> None:
         tops.append(orjson.loads(out.value)["candidates"][0]["unit_id"])
     assert tops == ["P-2", "P-1", "P-2"]
     assert len(set(ids)) == 3
+
+
+def test_a_mobile_crisis_team_already_on_the_call_is_said_so_once() -> None:
+    """The tier asks for a mobile crisis team and the CAD already sent one: not "team busy" with officers
+    instead, and no re-ranking after it."""
+    service = _service()
+    service.roster.apply_unit_record(b"MCT-1", orjson.dumps(
+        unit_status("MCT-1", kind="mobile_crisis", status="available", lat=41.885)))
+
+    def revision(number: int, units: list[dict[str, str]]) -> bytes:
+        return orjson.dumps(incident_event(
+            "INC-1", number, event_type="incident.updated", nature_code="EDP", caller_party="third",
+            narrative=["caller says brother is suicidal, off his meds"], units=units))
+
+    first, _, _ = service.processor.process(_batch(revision(1, [])), NOW)
+    (before,) = _recommendations(first)
+    assert before["response"] == "mobile_crisis" and before["candidates"][0]["unit_id"] == "MCT-1"
+    service.roster.apply_unit_record(b"MCT-1", orjson.dumps(unit_status(
+        "MCT-1", kind="mobile_crisis", status="enroute", lat=41.885, at=NOW)))
+    sent = [{"unit_id": "MCT-1", "dispatched_at": NOW.isoformat()}]
+    second, _, _ = service.processor.process(_batch(revision(2, sent), first_offset=1), NOW)
+    (after,) = _recommendations(second)
+    assert (after["candidates"], after["fallbacks"]) == ([], ["crisis_team_assigned"])
+    # Units come free: nothing more is proposed for a call its team is on.
+    service.roster.apply_unit_record(b"P-3", orjson.dumps(
+        unit_status("P-3", lat=41.8801, cit_until=dt.date(2027, 1, 1), at=NOW)))
+    assert service.processor.rerank(service._needs_cit).outgoing == []

@@ -41,6 +41,7 @@ FALLBACK_WORDS: dict[str, str] = {
     "unknown_tier": "unknown response tier, CIT officer instead",
     "no_longer_crisis": "no longer a crisis call",
     "cit_responder_assigned": "a CIT-certified unit is already assigned",
+    "crisis_team_assigned": "a mobile crisis team is already assigned",
 }
 SAFETY_WORDS: dict[str, str] = {
     "weapon": "weapon",

@@ -528,6 +528,19 @@ class Roster:
         return False
 
 
+    def has_team_responder(self, incident: Incident, kinds: tuple[str, ...]) -> bool:
+        """Whether a team of one of ``kinds`` (by its unit events, or the teams file) is assigned to the incident
+        and not cleared."""
+        for assigned in incident.units:
+            if assigned.cleared_at is None:
+                entry = self.units.get(assigned.unit_id)
+                team = self.teams.get(assigned.unit_id)
+                kind = entry.kind if entry is not None else team.kind if team is not None else None
+                if kind in kinds:
+                    return True
+        return False
+
+
 def _move(index: dict[str, dict[str, UnitEntry]], entry: UnitEntry, old: str | None, new: str | None) -> None:
     if old is not None:
         bucket = index.get(old)
