@@ -128,21 +128,21 @@ class IncidentBook:
         if self.watermark is None:
             return 0
         older_than = self.watermark - idle
-        gone = []
-        for key, entry in self._open.items():  # least recently updated first: stop at the first fresh one
-            if entry.event.occurred_at >= older_than:
-                break
-            gone.append(key)
-        for key in gone:
-            del self._open[key]
-        expired = []
-        for key, closed in self._closed.items():  # in closing order, as above
-            if closed.occurred_at >= older_than:
-                break
-            expired.append(key)
-        for key in expired:
-            del self._closed[key]
-        return len(gone)
+        _drop_older(self._closed, lambda closed: closed.occurred_at, older_than)
+        return _drop_older(self._open, lambda entry: entry.event.occurred_at, older_than)
+
+
+def _drop_older(items: OrderedDict[str, Any], occurred_at: Callable[[Any], dt.datetime], older_than: dt.datetime) -> int:
+    """Drop the leading items older than ``older_than``: kept least recently updated first, so the first fresh
+    one ends the scan. The number dropped."""
+    gone = []
+    for key, item in items.items():
+        if occurred_at(item) >= older_than:
+            break
+        gone.append(key)
+    for key in gone:
+        del items[key]
+    return len(gone)
 
 
 def signature(assessment: Assessment, ranking: Ranking, top_n: int) -> Signature:

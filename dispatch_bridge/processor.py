@@ -272,7 +272,7 @@ class IncidentProcessor:
         if outcome not in (_DEFERRED, _ACCOUNTED):
             # Decided without a decision to publish: an ordinary call (created, updated or closed) or a stale
             # snapshot, flagged when it is one of a crisis call or of a call with a recommendation out; the
-            # other revisions of those are accounted in _settle.
+            # other revisions of those are accounted in _settle (a crisis call's close, in _apply).
             self._account(record, event, outcome, now, flagged=outcome == STALE and self._flagged(event))
         return True
 
@@ -330,19 +330,19 @@ class IncidentProcessor:
                              previous.recommendation if previous else None,
                              context, memo)
         closed = event.event_type == "incident.closed"
-        if closed and assessment.crisis:
-            # A crisis call that closes needs no responder any more: it is never ranked, and nothing is published
-            # for it (the CAD shows it closed; its outcome row above records how it ended). A revision of it still
-            # waiting in this batch (a backlog batch holding its creation and its close) is superseded.
-            self.book.close(event, record.partition)
-            superseded = deferred.pop(incident_id, None)
-            if superseded is not None:
-                self._account(superseded.record, superseded.event, SUPERSEDED, now)
-            self._account(record, event, "closed", now)
-            return _ACCOUNTED
         if closed:
-            # A call closing calm: nothing to rank; the recommendation it had out is taken back (in _settle).
             self.book.close(event, record.partition)  # its older snapshots, arriving late, are stale
+            if assessment.crisis:
+                # A crisis call that closes needs no responder any more: it is never ranked, and nothing is
+                # published for it (the CAD shows it closed; its outcome row above records how it ended). A
+                # revision of it still waiting in this batch (a backlog batch holding its creation and its close)
+                # is superseded.
+                superseded = deferred.pop(incident_id, None)
+                if superseded is not None:
+                    self._account(superseded.record, superseded.event, SUPERSEDED, now)
+                self._account(record, event, "closed", now)
+                return _ACCOUNTED
+            # A call closing calm: nothing to rank; the recommendation it had out is taken back (in _settle).
         else:
             # Ordinary calls are remembered too (bounded), so that their stale snapshots are ignored as well.
             self.book.remember(entry)

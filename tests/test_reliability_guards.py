@@ -53,6 +53,22 @@ class RefusedUntilGivenUp:
         return await self._real(batch)
 
 
+async def _started_with_enqueue(settings: Any, enqueue: Any) -> Service:
+    """A started service whose producer's ``enqueue(batch)`` is ``enqueue(call number, batch, real enqueue)``."""
+    service = Service(settings)
+    await service.start()
+    real_enqueue = service.producer.enqueue
+    calls = 0
+
+    async def counted(batch):
+        nonlocal calls
+        calls += 1
+        return await enqueue(calls, batch, real_enqueue)
+
+    service.producer.enqueue = counted  # type: ignore[method-assign]
+    return service
+
+
 async def _handle_in_turn(service: Service, batches: list[list[tuple[str, dict]]], handled: list) -> None:
     """Hand each batch of (key, event) to the processor in turn, as one partition at consecutive offsets,
     appending what each returns to ``handled`` as it goes (a patched producer may be watching it)."""
@@ -127,24 +143,18 @@ async def test_a_retried_batch_is_followed_again_by_the_batches_sent_behind_it(b
     it must still notice."""
     settings = settings_for(broker, unique, tmp_path)
     topics = settings.topics
-    service = Service(settings)
-    await service.start()
-    real_enqueue = service.producer.enqueue
-    calls = 0
 
-    async def first_send_refused_then_a_pause(batch):
-        nonlocal calls
-        calls += 1
-        if calls == 1:
+    async def first_send_refused_then_a_pause(call, batch, real_enqueue):
+        if call == 1:
             return _refused(batch)
-        if calls == 2:
+        if call == 2:
             head = await real_enqueue(batch[:1])
             await eventually(lambda: handled and handled[0].durable.done(), timeout=10)
             rest = await real_enqueue(batch[1:])
             return Sending(head.batch + rest.batch, head.futures + rest.futures)
         return await real_enqueue(batch)
 
-    service.producer.enqueue = first_send_refused_then_a_pause  # type: ignore[method-assign]
+    service = await _started_with_enqueue(settings, first_send_refused_then_a_pause)
     handled: list = []
     try:
         async with TopicReader(broker, topics.recommendations) as out:
@@ -170,17 +180,11 @@ async def test_a_retry_re_sends_only_the_later_batches_that_share_an_incident_wi
     with many batches in flight, one retry must not make every batch behind it send everything twice."""
     settings = settings_for(broker, unique, tmp_path)
     topics = settings.topics
-    service = Service(settings)
-    await service.start()
-    real_enqueue = service.producer.enqueue
-    calls = 0
 
-    async def first_send_refused(batch):
-        nonlocal calls
-        calls += 1
-        return _refused(batch) if calls == 1 else await real_enqueue(batch)
+    async def first_send_refused(call, batch, real_enqueue):
+        return _refused(batch) if call == 1 else await real_enqueue(batch)
 
-    service.producer.enqueue = first_send_refused  # type: ignore[method-assign]
+    service = await _started_with_enqueue(settings, first_send_refused)
     try:
         async with TopicReader(broker, topics.recommendations) as out:
             batches = [
