@@ -48,12 +48,16 @@ async def run(expected: dict[str, int], ready_units: int, profile_path: Path | N
     reached: dict[int, int] = {}  # per incident partition, the next offset whose output is acknowledged
     owned: set[int] = set()
 
+    def count_partitions_read() -> None:
+        assert partition_ends is not None
+        progress.set("partitions", sum(reached.get(p, 0) >= partition_ends.get(p, 0) for p in owned))
+
     def acknowledged(records: int, offsets: dict[Any, int]) -> None:
         progress.add("incidents", records)
         for tp, next_offset in offsets.items():
             reached[tp.partition] = max(reached.get(tp.partition, 0), next_offset)
         if partition_ends is not None:
-            progress.set("partitions", sum(reached.get(p, 0) >= partition_ends.get(p, 0) for p in owned))
+            count_partitions_read()
         if profiler is not None and progress.drained_at is not None:
             profiler.disable()
 
@@ -78,7 +82,7 @@ async def run(expected: dict[str, int], ready_units: int, profile_path: Path | N
             owned.clear()
             owned.update(tp.partition for tp in partitions)
             progress.expected["partitions"] = len(owned)
-            progress.set("partitions", sum(reached.get(p, 0) >= partition_ends.get(p, 0) for p in owned))
+            count_partitions_read()
         if partitions and not assigned.is_set():
             assigned.set()
             progress.start()

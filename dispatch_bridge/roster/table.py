@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -520,25 +520,21 @@ class Roster:
     def has_cit_responder(self, incident: Incident, now: dt.datetime) -> bool:
         """Whether a unit with a crew member certified today is assigned to the incident and not cleared."""
         day = self.local_day(now)
-        for assigned in incident.units:
-            if assigned.cleared_at is None:
-                entry = self.units.get(assigned.unit_id)
-                if entry is not None and entry.has_cit(day):
-                    return True
-        return False
-
+        return any(entry is not None and entry.has_cit(day) for entry in map(self.units.get, _on_call(incident)))
 
     def has_team_responder(self, incident: Incident, kinds: tuple[str, ...]) -> bool:
         """Whether a team of one of ``kinds`` (by its unit events, or the teams file) is assigned to the incident
         and not cleared."""
-        for assigned in incident.units:
-            if assigned.cleared_at is None:
-                entry = self.units.get(assigned.unit_id)
-                team = self.teams.get(assigned.unit_id)
-                kind = entry.kind if entry is not None else team.kind if team is not None else None
-                if kind in kinds:
-                    return True
+        for unit_id in _on_call(incident):
+            entry, team = self.units.get(unit_id), self.teams.get(unit_id)
+            if (entry.kind if entry is not None else team.kind if team is not None else None) in kinds:
+                return True
         return False
+
+
+def _on_call(incident: Incident) -> Iterator[str]:
+    """The units assigned to the incident and not cleared from it."""
+    return (assigned.unit_id for assigned in incident.units if assigned.cleared_at is None)
 
 
 def _move(index: dict[str, dict[str, UnitEntry]], entry: UnitEntry, old: str | None, new: str | None) -> None:
