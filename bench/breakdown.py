@@ -90,11 +90,11 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
             t = timed("rank (crisis events, newest revision per batch)", t)
             record = recommendation_record(event, assessment, result, now, event.event_id)
             orjson.dumps(record)
-            cloudevents.headers(cloudevents.event_id("t", 0, m, assessment.ruleset_sha256),
-                                cloudevents.RECOMMENDATION_TYPE, "/bench", now, event.incident.id,
+            ce_id = cloudevents.event_id("t", 0, m, assessment.ruleset_sha256)
+            cloudevents.headers(ce_id, cloudevents.RECOMMENDATION_TYPE, "/bench", now, event.incident.id,
                                 {"rulesetversion": assessment.ruleset_version})
             t = timed("publish: record + orjson + CloudEvents headers", t)
-            rows.append(recorder.published(event, assessment, result, now))
+            rows.append(recorder.published(event, assessment, result, now, ce_id))
             counter.inc()
             t = timed("published row + metrics", t)
             log.info("event", topic="cad.incidents", partition=0, offset=m, incident_id=event.incident.id,

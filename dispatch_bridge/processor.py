@@ -73,7 +73,7 @@ class OutcomeSink(Protocol):
     def seen(self, event: IncidentEvent, assessment: Assessment, now: dt.datetime) -> object: ...
 
     def published(self, event: IncidentEvent, assessment: Assessment, ranking: Ranking,
-                  produced_at: dt.datetime) -> object: ...
+                  produced_at: dt.datetime, event_id: str) -> object: ...
 
     async def write(self, rows: Sequence[object], abort: asyncio.Event) -> None: ...
 
@@ -417,7 +417,7 @@ class IncidentProcessor:
                 result.outgoing.append(Outgoing(self._settings.topics.team_recommendations, key,
                                                 orjson.dumps(team), team_headers))
         if self._sink is not None:
-            result.rows.append(self._sink.published(event, decision.assessment, decision.ranking, now))
+            result.rows.append(self._sink.published(event, decision.assessment, decision.ranking, now, ce_id))
         result.latencies.append(event.occurred_at)
         _child(self._response_counters, self._metrics.recommendations, record["response"]).inc()
         for fallback in decision.ranking.fallbacks:

@@ -193,7 +193,7 @@ async def test_replay_report_every_figure(store_url: str) -> None:
     report = await replayed_report(store_url)
 
     assert report["period"] == {"from": "2026-03-02", "to": "2026-03-03", "timezone": "UTC"}
-    assert report["store"] == {"backend": store_url.split(":", 1)[0], "schema_version": 2}
+    assert report["store"] == {"backend": store_url.split(":", 1)[0], "schema_version": 3}
     assert len(report["data_sources"]) == 5 and len(report["caveats"]) == 8
 
     funnel = report["funnel"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 
@@ -122,6 +123,15 @@ async def test_roster_change_reranks_open_crisis_incident_without_cit(broker, un
         assert second["candidates"][0]["unit_id"] == "P-CIT"
         assert "no_cit_available" not in second["fallbacks"]
         assert second["incident_revision"] == 1
+
+        # The outcome store keeps both (the report judges dispatch against every choice it was offered).
+        async def recorded() -> list[str]:
+            [outcome] = await service.store.crisis_outcomes(T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=1))
+            return [rec.candidates[0].unit_id for rec in outcome.recommendations]
+
+        async with asyncio.timeout(20):
+            while await recorded() != ["P-PLAIN", "P-CIT"]:
+                await asyncio.sleep(0.05)
 
 
 async def test_feedback_from_api_and_topic_explains_overrides_and_bad_feedback_is_dead_lettered(

@@ -69,7 +69,7 @@ async def dump(store: OutcomeStore) -> dict[str, list[tuple]]:
 async def test_migrations_run_once_and_record_versions(store_url: str) -> None:
     store = await opened(store_url)
     try:
-        assert await store.schema_version() == sql.SCHEMA_VERSION == 2
+        assert await store.schema_version() == sql.SCHEMA_VERSION == 3
         rows = await store._backend.fetch("SELECT version, name FROM schema_migrations ORDER BY version")  # type: ignore[attr-defined]
         assert [(r[0], r[1]) for r in rows] == [(m.version, m.name) for m in sql.MIGRATIONS]
         # Running again (a second instance starting) applies nothing.
@@ -78,7 +78,7 @@ async def test_migrations_run_once_and_record_versions(store_url: str) -> None:
         await store.close()
     reopened = await opened(store_url)
     try:
-        assert await reopened.schema_version() == 2
+        assert await reopened.schema_version() == 3
     finally:
         await reopened.close()
 
@@ -97,12 +97,50 @@ async def test_upgrade_from_version_1_keeps_data(store_url: str) -> None:
             await tx.execute("INSERT INTO roster_hours VALUES ($1, $2, $3, $4)", backend.dialect.encode_ts(T0), "D9", 4, 3)
     finally:
         await backend.close()
-    store = await opened(store_url)  # open_store brings it to version 2
+    store = await opened(store_url)  # open_store brings it to the newest version
     try:
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == sql.SCHEMA_VERSION
         assert await store.roster_hours(T0, T0 + dt.timedelta(hours=1)) == [(T0, "D9", 4, 3)]
         history = await store.premise_history(Location(address=ADDRESS), T0)
         assert history is not None and history.crisis_calls == 0  # the v2 table exists and answers
+    finally:
+        await store.close()
+
+
+async def test_upgrade_from_version_2_keeps_recommendations_and_stores_re_rankings(store_url: str) -> None:
+    backend = await _raw_backend(store_url)
+    try:
+        assert await migrate(backend, target=2) == [1, 2]
+        ts = backend.dialect.encode_ts
+        async with backend.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO recommendations (incident_id, revision, ruleset_version, response, candidates, "
+                "fallbacks, produced_at, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "I1", 2, "r1", "cit_officer", '[["U1","patrol",true]]', "[]", ts(T0), ts(T0))
+    finally:
+        await backend.close()
+    store = await opened(store_url)
+    try:
+        assert await store.schema_version() == 3
+        when = T0 + dt.timedelta(minutes=1)
+        await store.write([
+            IncidentSeen(event("I1", 2, T0, units=({"unit_id": "U7"},)), CRISIS),
+            # The row written before the upgrade, arriving again without an id: still one row.
+            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U1", "patrol", True),), (), T0, T0),
+            # Two re-rankings of revision 2 (U1 went busy, then U7 was proposed): each is kept.
+            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U5", "patrol", True),), (),
+                                    when, T0, event_id="rerank-a"),
+            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U7", "patrol", True),), (),
+                                    when + dt.timedelta(minutes=1), T0, event_id="rerank-b"),
+        ])
+        await store.write([  # a redelivered re-ranking is not a new row
+            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U7", "patrol", True),), (),
+                                    when + dt.timedelta(minutes=1), T0, event_id="rerank-b"),
+        ])
+        [outcome] = await store.crisis_outcomes(T0, T0 + dt.timedelta(days=1))
+        assert [rec.candidates[0].unit_id for rec in outcome.recommendations] == ["U1", "U5", "U7"]
+        # Dispatch sent U7, the last re-ranking's first choice: the advice was followed.
+        assert outcome.followed is True
     finally:
         await store.close()
 

@@ -55,6 +55,10 @@ class RecommendationPublished:
     produced_at: dt.datetime
     # Event time of the incident revision it answers; the report windows on this, not on produced_at.
     occurred_at: dt.datetime | None = None
+    # The CloudEvents id it was published under: a revision's recommendation keeps one id when redelivered,
+    # and each re-ranking of that revision (a roster change) has its own, so the store keeps every one.
+    # Empty when unknown (read back from the topic): the store then keys it by revision and ruleset.
+    event_id: str = ""
 
     @classmethod
     def from_recommendation(cls, rec: Recommendation) -> RecommendationPublished:
@@ -78,6 +82,7 @@ class RecommendationPublished:
         ranking: Ranking,
         produced_at: dt.datetime,
         occurred_at: dt.datetime | None = None,
+        event_id: str = "",
     ) -> RecommendationPublished:
         return cls(
             incident_id=incident_id,
@@ -88,6 +93,7 @@ class RecommendationPublished:
             fallbacks=ranking.fallbacks,
             produced_at=produced_at,
             occurred_at=occurred_at,
+            event_id=event_id,
         )
 
 

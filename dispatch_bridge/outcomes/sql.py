@@ -220,6 +220,35 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX crisis_premises_lookup ON crisis_premises (location_key, occurred_at)",
         ),
     ),
+    Migration(
+        3,
+        "one recommendations row per published recommendation, re-rankings included",
+        (
+            # Keyed by revision, a re-ranking (same revision, a roster change) was dropped as a duplicate, and
+            # the report judged dispatch against the first choice only. The CloudEvents id tells them apart and
+            # is the same when a revision is redelivered. Rebuilt, not altered: SQLite cannot change a key.
+            """CREATE TABLE recommendations_v3 (
+                incident_id TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                revision BIGINT NOT NULL,
+                ruleset_version TEXT NOT NULL,
+                response TEXT NOT NULL,
+                candidates TEXT NOT NULL,
+                fallbacks TEXT NOT NULL,
+                produced_at {ts} NOT NULL,
+                occurred_at {ts},
+                PRIMARY KEY (incident_id, event_id)
+            )""",
+            # Rows written before: the key they had, as text (what a record without an id is keyed by).
+            """INSERT INTO recommendations_v3 (incident_id, event_id, revision, ruleset_version, response,
+                candidates, fallbacks, produced_at, occurred_at)
+            SELECT incident_id, 'revision:' || CAST(revision AS TEXT) || ':' || ruleset_version, revision,
+                ruleset_version, response, candidates, fallbacks, produced_at, occurred_at
+            FROM recommendations""",
+            "DROP TABLE recommendations",
+            "ALTER TABLE recommendations_v3 RENAME TO recommendations",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -304,10 +333,10 @@ ON CONFLICT (incident_id) DO UPDATE SET
 """
 
 INSERT_RECOMMENDATION = """
-INSERT INTO recommendations (incident_id, revision, ruleset_version, response, candidates, fallbacks,
+INSERT INTO recommendations (incident_id, event_id, revision, ruleset_version, response, candidates, fallbacks,
     produced_at, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (incident_id, revision, ruleset_version) DO NOTHING
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (incident_id, event_id) DO NOTHING
 """
 
 UPSERT_FEEDBACK = """

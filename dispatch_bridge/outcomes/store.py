@@ -240,6 +240,7 @@ class SqlOutcomeStore:
     def _recommendation_row(self, record: RecommendationPublished) -> tuple[Any, ...]:
         return (
             record.incident_id,
+            record.event_id or f"revision:{record.revision}:{record.ruleset_version}",
             record.revision,
             record.ruleset_version,
             record.response,
@@ -351,7 +352,7 @@ class SqlOutcomeStore:
                 closed=bool(r[12]),
                 disposition=tuple(orjson.loads(r[13])),
                 units=tuple(sorted(units.get(incident_id, ()), key=lambda u: u.unit_id)),
-                recommendations=tuple(sorted(recs.get(incident_id, ()), key=lambda p: p.revision)),
+                recommendations=tuple(sorted(recs.get(incident_id, ()), key=lambda p: (p.revision, p.produced_at))),
                 feedback=tuple(sorted(feedback.get(incident_id, ()), key=lambda f: (f.at, f.reason_code))),
             ))
         outcomes.sort(key=lambda o: (o.first_seen_at, o.incident_id))
