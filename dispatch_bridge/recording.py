@@ -7,7 +7,9 @@ retried with backoff while the store is away, because the batch's offsets are co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+from collections import deque
 from collections.abc import Sequence
 
 import structlog
@@ -33,6 +35,9 @@ log = structlog.get_logger(__name__)
 ISOLATE_AFTER_FAILURES = 3
 # Looked up, nothing found: remembered so that later revisions of the incident do not ask again.
 NO_HISTORY = TriageContext()
+# Rows tied to no offset held while the store is away (a re-ranking's few rows, one coverage row per district
+# and hour): days of them at a busy centre. Past it the oldest go, counted as dropped.
+SIDE_ROWS_LIMIT = 10_000
 
 
 class StoreRecorder:
@@ -127,3 +132,42 @@ class StoreRecorder:
             log.warning("premise_refresh_failed", error_class=type(exc).__name__)
             return
         self.premises.load(rows)
+
+
+class SideRows:
+    """Outcome rows that no Kafka offset waits for (re-rankings on a roster change, hourly CIT coverage), written
+    by their own task: a store outage then holds back only these rows, never the loops that produce them (broker
+    health, readiness, eviction, re-ranking itself). Written in the order given, retried while the store is away.
+    """
+
+    def __init__(self, recorder: StoreRecorder, metrics: Metrics, limit: int = SIDE_ROWS_LIMIT) -> None:
+        self._recorder = recorder
+        self._metrics = metrics
+        self._limit = limit
+        self._rows: deque[object] = deque()
+        self._added = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, rows: Sequence[object]) -> None:
+        self._rows.extend(rows)
+        over = len(self._rows) - self._limit
+        if over > 0:
+            for _ in range(over):
+                self._rows.popleft()
+            self._metrics.store_rows_dropped.inc(over)
+            log.error("store_rows_dropped", rows=over, reason="side_rows_full")
+        self._added.set()
+
+    async def run(self, stop: asyncio.Event, abort: asyncio.Event) -> None:
+        """Write what is added until ``stop``, then what is left (until ``abort``, the end of the drain)."""
+        while self._rows or not stop.is_set():
+            if not self._rows:
+                self._added.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._added.wait(), timeout=0.25)
+                continue
+            batch = list(self._rows)
+            self._rows.clear()  # rows added while it is written are the next batch
+            await self._recorder.write(batch, abort)

@@ -1,7 +1,9 @@
 """Wires the parts together and owns the lifecycle: start, run, drain, stop.
 
-Tasks it runs: the incident consumer (group), the roster table readers (every partition, no group), and a
-housekeeping loop (broker health, rules hot reload, re-ranking on roster change, coverage gauges, eviction).
+Tasks it runs: the incident consumer (group), the roster table readers (every partition, no group), and three
+loops beside them that never wait on each other: housekeeping (broker health, rules hot reload, coverage gauges,
+eviction), re-ranking on a roster change (waits on the broker), and store upkeep (hourly coverage rows, premise
+history, purge; waits on the store), with the rows no offset waits for written by their own task (``SideRows``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dispatch_bridge.outcomes import OutcomeStore, RosterSnapshot, open_store
 from dispatch_bridge.pipeline import OpenIncident
 from dispatch_bridge.processor import Clock, IncidentProcessor, utc_now
 from dispatch_bridge.recommend import rank
-from dispatch_bridge.recording import StoreRecorder
+from dispatch_bridge.recording import SideRows, StoreRecorder
 from dispatch_bridge.roster import Roster, RosterChange, needs_rerank
 from dispatch_bridge.settings import Settings
 from dispatch_bridge.triage import (
@@ -70,6 +72,7 @@ class Service:
             self.shadow = ShadowEvaluator(load_ruleset(settings.rules.shadow_dir), settings.rules.shadow_keep_last)
         self.store: OutcomeStore | None = None
         self.recorder: StoreRecorder | None = None
+        self.side_rows: SideRows | None = None
         self.feedback = FeedbackHandler(self)
         self.feedback_consumer = GroupConsumer(
             [settings.topics.feedback], settings.kafka, self.feedback.handle, self.metrics,
@@ -82,7 +85,7 @@ class Service:
                                      on_batch_done=self._on_roster_batch)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._rerank_wanted = False
+        self._rerank_wanted = asyncio.Event()
         self.broker_ok = False
         self.started = False
         self.stopping = False
@@ -122,6 +125,7 @@ class Service:
         self.metrics.cit_coverage_minimum.set(self.settings.roster.coverage_min_per_district)
         self.store = await open_store(self.settings.store)
         self.recorder = StoreRecorder(self.store, self.roster, self.metrics, self.settings.store)
+        self.side_rows = SideRows(self.recorder, self.metrics)
         window = dt.timedelta(days=self.settings.store.premise_window_days)
         await self.recorder.refresh_premises(self.clock() - window)
         self.processor.attach_outcomes(self.recorder, self.recorder.premise)
@@ -134,6 +138,9 @@ class Service:
         self._spawn(self.personnel.run(self._stop), "personnel")
         self._spawn(self.feedback_consumer.run(self._stop), "feedback")
         self._spawn(self._housekeeping(), "housekeeping")
+        self._spawn(self._rerank_loop(), "rerank")
+        self._spawn(self._store_upkeep(), "store-upkeep")
+        self._spawn(self.side_rows.run(self._stop, self.processor.abort), "side-rows")
         self.started = True
         log.info("service_started", ruleset_version=ruleset.version, ruleset_sha256=ruleset.sha256[:12],
                  group_id=self.settings.kafka.group_id, incidents_topic=self.settings.topics.incidents)
@@ -217,7 +224,7 @@ class Service:
                             error_class=type(exc).__name__)
                 return
             if needs_rerank(change):
-                self._rerank_wanted = True
+                self._rerank_wanted.set()
 
         return handle
 
@@ -227,21 +234,27 @@ class Service:
     def _needs_cit(self, entry: OpenIncident) -> bool:
         return not self.roster.has_cit_responder(entry.event.incident, self.clock())
 
-    async def _rerank(self) -> None:
-        result = self.processor.rerank(self._needs_cit)
-        if result.outgoing:
-            await self.producer.deliver(result.outgoing, abort=self.processor.abort)
-        if result.rows and self.recorder is not None:
-            await self.recorder.write(result.rows, self.processor.abort)
+    async def _rerank_loop(self) -> None:
+        """Re-rank when the roster changed. Requests made while one is delivered (the broker slow or away) are
+        one re-ranking after it, over the roster as it is then."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rerank_wanted.wait(), timeout=0.25)
+            if not self._rerank_wanted.is_set() or self._stop.is_set():
+                continue
+            self._rerank_wanted.clear()
+            result = self.processor.rerank(self._needs_cit)
+            if result.outgoing:
+                await self.producer.deliver(result.outgoing, abort=self.processor.abort)
+            if result.rows and self.side_rows is not None:
+                self.side_rows.add(result.rows)
 
     # -- housekeeping -----------------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
+        """What keeps the service honest and current; awaits nothing slower than the broker check's 3 s."""
         next_health = next_rules = 0.0
-        next_purge = time.monotonic() + 60.0
-        next_premises = time.monotonic() + PREMISE_REFRESH_SECONDS
         next_schedule: dt.datetime | None = None
-        snapshot_hour: dt.datetime | None = None
         while not self._stop.is_set():
             now_mono = time.monotonic()
             health_tick = now_mono >= next_health
@@ -257,19 +270,27 @@ class Service:
                 self._refresh_roster_files()
             now = self.clock()
             if next_schedule is not None and now >= next_schedule:
-                self._rerank_wanted = True  # a team came on (or went off) shift
+                self._rerank_wanted.set()  # a team came on (or went off) shift
                 next_schedule = None
             if next_schedule is None or health_tick:
                 # Looked up again when passed, and on the health cadence (the teams file may have changed).
                 next_schedule = self.roster.next_schedule_change(now)
-            if self._rerank_wanted:
-                self._rerank_wanted = False
-                await self._rerank()
             self.processor.book.evict_idle(dt.timedelta(hours=self.settings.processing.incident_idle_hours))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=0.25)
+
+    async def _store_upkeep(self) -> None:
+        """The outcome store's periodic work. A store outage stalls this loop alone (and the side rows)."""
+        next_purge = time.monotonic() + 60.0
+        next_premises = time.monotonic() + PREMISE_REFRESH_SECONDS
+        snapshot_hour: dt.datetime | None = None
+        while not self._stop.is_set():
+            now_mono = time.monotonic()
+            now = self.clock()
             hour = now.replace(minute=0, second=0, microsecond=0)
             if hour != snapshot_hour:
                 snapshot_hour = hour
-                await self._snapshot_coverage(hour, now)
+                self._snapshot_coverage(hour, now)
             if now_mono >= next_premises and self.recorder is not None:
                 # Other instances' crisis calls, on event time; the overlap is re-read (merging is idempotent).
                 next_premises = now_mono + PREMISE_REFRESH_SECONDS
@@ -329,15 +350,15 @@ class Service:
             log.error("roster_file_rejected", error_class=type(exc).__name__)
             return
         if needs_rerank(change):
-            self._rerank_wanted = True
+            self._rerank_wanted.set()
 
-    async def _snapshot_coverage(self, hour: dt.datetime, now: dt.datetime) -> None:
+    def _snapshot_coverage(self, hour: dt.datetime, now: dt.datetime) -> None:
         """Hourly CIT coverage per district, for the coordinator's coverage history."""
-        if self.recorder is None:
+        if self.side_rows is None:
             return
         coverage = self.roster.coverage(now)
         per_district = {row["district"]: (row["cit_on_duty"], row["cit_available"]) for row in coverage["districts"]}
-        await self.recorder.write([RosterSnapshot(hour, per_district)], self.processor.abort)
+        self.side_rows.add([RosterSnapshot(hour, per_district)])
 
     async def _purge(self, now: dt.datetime) -> None:
         assert self.store is not None

@@ -1,0 +1,84 @@
+"""A store outage holds back outcome rows, nothing else: re-rankings keep going out to dispatch, and the rows no
+Kafka offset waits for land when the store returns (real broker, real SQLite held locked by another writer)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+
+from dispatch_bridge.metrics import Metrics
+from dispatch_bridge.outcomes import RosterSnapshot, StoreSettings, open_store
+from dispatch_bridge.recording import SideRows, StoreRecorder
+from dispatch_bridge.roster import Roster
+from dispatch_bridge.roster.config import RosterSettings
+from tests.harness import CENTRE, T0, TopicReader, eventually, incident_event, produce, running, settings_for, \
+    unit_status
+
+CRISIS = ["CALLER SAYS HER SON IS SUICIDAL AND HEARING VOICES, OFF HIS MEDS"]
+CIT_VALID = dt.date(2030, 1, 1)
+WINDOW = (T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=1))
+
+
+def _cit_unit(unit_id: str, status: str, minute: int, north: float) -> dict:
+    return unit_status(unit_id, status=status, cit_until=CIT_VALID, crew_id=f"{unit_id}-ofc", lat=CENTRE[0] + north,
+                       at=T0 + dt.timedelta(minutes=minute))
+
+
+async def _first_choices(service) -> list[str]:
+    outcomes = await service.store.crisis_outcomes(*WINDOW)
+    return [rec.candidates[0].unit_id for outcome in outcomes for rec in outcome.recommendations]
+
+
+async def test_re_rankings_go_out_while_the_store_is_away_and_their_rows_land_after(broker, unique, tmp_path):
+    settings = settings_for(broker, unique, tmp_path)
+    async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
+        await produce(broker, settings.topics.units, [("P-PLAIN", unit_status("P-PLAIN")),
+                                                      ("P-FAR", _cit_unit("P-FAR", "dispatched", 0, 0.02)),
+                                                      ("P-NEAR", _cit_unit("P-NEAR", "dispatched", 0, 0.005))])
+        await eventually(lambda: len(service.roster.units) == 3)
+        await produce(broker, settings.topics.incidents, [("INC-W", incident_event("INC-W", narrative=CRISIS))])
+        await out.wait_for(lambda r: r.key == b"INC-W")
+        async with asyncio.timeout(20):
+            while await _first_choices(service) != ["P-PLAIN"]:
+                await asyncio.sleep(0.05)
+
+        # The store goes away: another writer holds it locked (each attempt waits out SQLite's busy timeout).
+        lock = sqlite3.connect(tmp_path / "outcomes.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            retries = service.metrics.store_retries._value.get()
+            await produce(broker, settings.topics.units, [("P-FAR", _cit_unit("P-FAR", "available", 5, 0.02))])
+            await eventually(lambda: len(out.for_incident("INC-W")) == 2, timeout=20)
+            await eventually(lambda: service.metrics.store_retries._value.get() > retries, timeout=20)
+            # The first re-ranking's rows cannot be written; the next roster change is re-ranked all the same.
+            await produce(broker, settings.topics.units, [("P-NEAR", _cit_unit("P-NEAR", "available", 6, 0.005))])
+            await eventually(lambda: len(out.for_incident("INC-W")) == 3, timeout=20)
+            assert [r["candidates"][0]["unit_id"] for r in out.for_incident("INC-W")] == ["P-PLAIN", "P-FAR",
+                                                                                           "P-NEAR"]
+            assert service.ready()[0], "readiness is the broker's and the consumer's, not the store's"
+        finally:
+            lock.rollback()
+            lock.close()
+        async with asyncio.timeout(30):
+            while await _first_choices(service) != ["P-PLAIN", "P-FAR", "P-NEAR"]:
+                await asyncio.sleep(0.1)
+
+
+async def test_side_rows_keep_the_newest_when_full_and_are_written_at_stop(tmp_path):
+    settings = StoreSettings(url=f"sqlite:///{tmp_path / 'o.db'}")
+    store = await open_store(settings)
+    metrics = Metrics()
+    side = SideRows(StoreRecorder(store, Roster(RosterSettings()), metrics, settings), metrics, limit=3)
+    try:
+        hours = [T0 + dt.timedelta(hours=n) for n in range(5)]
+        side.add([RosterSnapshot(hour, {"D1": (n, n)}) for n, hour in enumerate(hours)])
+        assert len(side) == 3 and metrics.store_rows_dropped._value.get() == 2
+        stop = asyncio.Event()
+        stop.set()  # stopping: what is queued is still written, then it returns
+        await asyncio.wait_for(side.run(stop, asyncio.Event()), timeout=10)
+        assert len(side) == 0
+        kept = await store.roster_hours(hours[0], hours[-1] + dt.timedelta(hours=1))
+        assert [(hour, on) for hour, _, on, _ in kept] == [(hours[2], 2), (hours[3], 3), (hours[4], 4)]
+    finally:
+        await store.close()
