@@ -41,7 +41,7 @@ from dispatch_bridge.pipeline import (
     decide,
     recommendation_record,
 )
-from dispatch_bridge.recipients import TeamChannelFilter
+from dispatch_bridge.recipients import TeamChannelFilter, proposes_team
 from dispatch_bridge.settings import Settings
 from dispatch_bridge.triage import TriageContext, TriageMemo
 
@@ -97,6 +97,8 @@ _DEFERRED = "deferred"
 _FAILED = "failed"
 # _apply's outcome when it has counted and logged the revision itself (a crisis call's close).
 _ACCOUNTED = "accounted"
+# What the team channel is told when a crisis call it had proposed a team for closes.
+INCIDENT_CLOSED = Ranking((), ("incident_closed",))
 
 
 @dataclass
@@ -340,6 +342,8 @@ class IncidentProcessor:
                 superseded = deferred.pop(incident_id, None)
                 if superseded is not None:
                     self._account(superseded.record, superseded.event, SUPERSEDED, now)
+                if previous is not None and proposes_team(previous.recommendation):
+                    self._tell_team_closed(event, assessment, record, now, result)
                 self._account(record, event, "closed", now)
                 return _ACCOUNTED
             # A call closing calm: nothing to rank; the recommendation it had out is taken back (in _settle).
@@ -375,7 +379,8 @@ class IncidentProcessor:
                     entry = item.entry
                     ce_id = cloudevents.event_id(record.topic, record.partition, record.offset,
                                                  assessment.ruleset_sha256)
-                    entry.recommendation = self._publish(event, decision, ce_id, now, result)
+                    entry.recommendation = self._publish(event, decision, ce_id, now, result,
+                                                         told_team=proposes_team(entry.recommendation))
                     entry.published = decision.signature
                     candidates = decision.ranking.candidates
                     entry.published_top = candidates[0].unit_id if candidates else None
@@ -398,7 +403,7 @@ class IncidentProcessor:
         return failed
 
     def _publish(self, event: IncidentEvent, decision: Decision, ce_id: str, now: dt.datetime,
-                 result: BatchResult, trigger: str = "incident_update") -> dict[str, Any]:
+                 result: BatchResult, trigger: str = "incident_update", told_team: bool = False) -> dict[str, Any]:
         assert decision.ranking is not None
         record = recommendation_record(event, decision.assessment, decision.ranking, now, event.event_id, trigger)
         value = orjson.dumps(record)
@@ -407,15 +412,7 @@ class IncidentProcessor:
                                       event.incident.id,
                                       {"rulesetversion": decision.assessment.ruleset_version})
         result.outgoing.append(Outgoing(self._settings.topics.recommendations, key, value, headers))
-        if self._team_filter is not None:
-            team = self._team_filter.team_copy(record)
-            if team is not None:
-                team_headers = cloudevents.headers(cloudevents.event_id(ce_id, "team"),
-                                                   cloudevents.TEAM_RECOMMENDATION_TYPE,
-                                                   self._source, now, event.incident.id,
-                                                   {"rulesetversion": decision.assessment.ruleset_version})
-                result.outgoing.append(Outgoing(self._settings.topics.team_recommendations, key,
-                                                orjson.dumps(team), team_headers))
+        self._to_team(record, told_team, event, ce_id, now, result)
         if self._sink is not None:
             result.rows.append(self._sink.published(event, decision.assessment, decision.ranking, now, ce_id))
         result.latencies.append(event.occurred_at)
@@ -425,6 +422,28 @@ class IncidentProcessor:
         for reason in decision.assessment.reasons:
             _child(self._rule_counters, self._metrics.rule_matches, reason.rule).inc()
         return record
+
+    def _to_team(self, record: dict[str, Any], told: bool, event: IncidentEvent, ce_id: str, now: dt.datetime,
+                 result: BatchResult) -> None:
+        """The team channel's copy of a recommendation, when it proposes a team or withdraws one (``told``)."""
+        if self._team_filter is None:
+            return
+        team = self._team_filter.team_copy(record, told)
+        if team is None:
+            return
+        headers = cloudevents.headers(cloudevents.event_id(ce_id, "team"), cloudevents.TEAM_RECOMMENDATION_TYPE,
+                                      self._source, now, event.incident.id,
+                                      {"rulesetversion": record["ruleset_version"]})
+        result.outgoing.append(Outgoing(self._settings.topics.team_recommendations, event.incident.id.encode(),
+                                        orjson.dumps(team), headers))
+
+    def _tell_team_closed(self, event: IncidentEvent, assessment: Assessment, record: ConsumerRecord,
+                          now: dt.datetime, result: BatchResult) -> None:
+        """A crisis call a team was proposed for has closed. Dispatch sees that in its CAD and gets nothing; a
+        team working from this channel alone is told, by a withdrawal with fallback ``incident_closed``."""
+        closing = recommendation_record(event, assessment, INCIDENT_CLOSED, now, event.event_id)
+        ce_id = cloudevents.event_id(record.topic, record.partition, record.offset, assessment.ruleset_sha256)
+        self._to_team(closing, True, event, ce_id, now, result)
 
     # -- roster changes ------------------------------------------------------------------------------------
 
@@ -447,7 +466,8 @@ class IncidentProcessor:
             # re-sends the same headers, so it is still one id per decision.
             ce_id = cloudevents.event_id("rerank", entry.event.incident.id, entry.event.incident.revision,
                                          top, entry.assessment.ruleset_sha256, now.isoformat())
-            entry.recommendation = self._publish(entry.event, decision, ce_id, now, result, "roster_change")
+            entry.recommendation = self._publish(entry.event, decision, ce_id, now, result, "roster_change",
+                                                 told_team=proposes_team(entry.recommendation))
             entry.published = decision.signature
             entry.published_top = top
         return result

@@ -30,6 +30,11 @@ class TeamChannelSettings(BaseModel):
     withheld_flags: tuple[str, ...] = ("premise_hazard", "crime", "tactical")
 
 
+def proposes_team(record: dict[str, Any] | None) -> bool:
+    """Whether a wire recommendation has a mobile crisis or co-responder team among its candidates."""
+    return record is not None and any(c["kind"] in TEAM_KINDS for c in record["candidates"])
+
+
 class TeamChannelFilter:
     def __init__(self, settings: TeamChannelSettings) -> None:
         self._rules = settings.withheld_rules
@@ -40,11 +45,13 @@ class TeamChannelFilter:
     def _matches(self, rule: str) -> bool:
         return any(fnmatchcase(rule, pattern) for pattern in self._rules)
 
-    def team_copy(self, record: dict[str, Any]) -> dict[str, Any] | None:
+    def team_copy(self, record: dict[str, Any], told: bool = False) -> dict[str, Any] | None:
         """The team's copy of a wire recommendation (``pipeline.recommendation_record``, or one decoded from the
-        topic), or None when no team is among the candidates."""
+        topic), or None when no team is among the candidates. ``told``: the team channel's last word on this
+        incident proposed a team; a record proposing none is then sent as the withdrawal (no candidates, the
+        fallbacks say why), so that a team never drives to a call dispatch no longer wants it on."""
         teams = [c for c in record["candidates"] if c["kind"] in TEAM_KINDS]
-        if not teams:
+        if not teams and not told:
             return None
         return {
             **record,

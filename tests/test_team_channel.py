@@ -72,3 +72,64 @@ async def test_team_channel_end_to_end(broker, unique, tmp_path):
         assert all(c["cit_members"] == [] for c in team["candidates"])
         assert all(r["evidence"] is None for r in team["reasons"])
         assert dict(record.headers)["ce_type"] == b"org.dispatch-bridge.recommendation.team.v1"
+
+
+def test_a_record_proposing_no_team_withdraws_the_team_once_told():
+    record = _record()
+    record["candidates"] = record["candidates"][:1]  # the officer only
+    record["fallbacks"] = ["cit_responder_assigned"]
+    team = TeamChannelFilter(TeamChannelSettings()).team_copy(record, told=True)
+    assert team is not None
+    wire = Recommendation.model_validate_json(orjson.dumps(team))
+    assert wire.candidates == [] and wire.fallbacks == ["cit_responder_assigned"]
+    assert "4411" not in orjson.dumps(team).decode()
+
+
+async def test_the_team_is_told_when_it_is_no_longer_proposed_and_when_its_call_closes(broker, unique, tmp_path):
+    settings = settings_for(broker, unique, tmp_path)
+    settings = settings.model_copy(update={"topics": settings.topics.model_copy(
+        update={"team_recommendations": f"cit.recommendations.teams.{unique}"})})
+    confused = ["NEIGHBOR SAYS MALE IS CONFUSED AND HEARING VOICES, NO WEAPONS"]
+
+    def call(incident_id: str, revision: int = 1, **fields):
+        return incident_id, incident_event(incident_id, revision, nature_code="WELFARE", caller_party="third",
+                                           narrative=confused, **fields)
+
+    async with (running(settings) as service,
+                TopicReader(broker, settings.topics.recommendations) as main,
+                TopicReader(broker, settings.topics.team_recommendations) as teams):
+        await produce(broker, settings.topics.units, [
+            ("P-1", unit_status("P-1", cit_until=dt.date(2030, 1, 1), crew_id="4411")),
+            ("MCT-1", unit_status("MCT-1", kind="mobile_crisis", lat=CENTRE[0] + 0.01, crew_id="MCT-1-clin")),
+        ])
+        await eventually(lambda: len(service.roster.units) == 2)
+        await produce(broker, settings.topics.incidents, [call("INC-A"), call("INC-B")])
+        await eventually(lambda: len(teams.for_incident("INC-A")) == len(teams.for_incident("INC-B")) == 1)
+        assert teams.for_incident("INC-A")[0]["candidates"][0]["unit_id"] == "MCT-1"
+
+        # Dispatch sends the CIT officer to A: the team is no longer proposed, and is told so, once.
+        assigned = [{"unit_id": "P-1", "dispatched_at": (T0 + dt.timedelta(minutes=1)).isoformat()}]
+        await produce(broker, settings.topics.incidents, [call("INC-A", 2, event_type="incident.updated",
+                                                               units=assigned)])
+        await eventually(lambda: len(teams.for_incident("INC-A")) == 2)
+        withdrawal = teams.for_incident("INC-A")[1]
+        assert withdrawal["candidates"] == [] and withdrawal["fallbacks"] == ["cit_responder_assigned"]
+        assert "4411" not in orjson.dumps(withdrawal).decode()
+
+        # B closes while the team is proposed: dispatch sees it in the CAD (nothing on its channel); the team,
+        # which may see only this channel, is told. A closes after its withdrawal: nothing more for the team.
+        await produce(broker, settings.topics.incidents, [
+            call("INC-B", 2, event_type="incident.closed", disposition=["RESOLVED"]),
+            call("INC-A", 3, event_type="incident.closed", units=assigned, disposition=["RESOLVED"]),
+            call("INC-C"),  # marks the end: everything before it is out when its team record is
+        ])
+        await eventually(lambda: len(teams.for_incident("INC-C")) == 1)
+        [_, closing] = teams.for_incident("INC-B")
+        assert closing["candidates"] == [] and closing["fallbacks"] == ["incident_closed"]
+        assert closing["incident_revision"] == 2
+        assert len(teams.for_incident("INC-A")) == 2
+        await main.wait_for(lambda r: r.key == b"INC-C")
+        assert len(main.for_incident("INC-B")) == 1
+        headers = [dict(r.headers) for r in teams.records if r.key == b"INC-B"]
+        assert [h["ce_type"] for h in headers] == [b"org.dispatch-bridge.recommendation.team.v1"] * 2
+        assert headers[0]["ce_id"] != headers[1]["ce_id"]
