@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 import sqlite3
 
+import pytest
+
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.outcomes import RosterSnapshot, StoreSettings, open_store
 from dispatch_bridge.recording import SideRows, StoreRecorder
@@ -82,3 +84,23 @@ async def test_side_rows_keep_the_newest_when_full_and_are_written_at_stop(tmp_p
         assert [(hour, on) for hour, _, on, _ in kept] == [(hours[2], 2), (hours[3], 3), (hours[4], 4)]
     finally:
         await store.close()
+
+
+async def test_a_database_that_accepts_and_never_answers_fails_the_attempt_instead_of_hanging(monkeypatch):
+    from dispatch_bridge.outcomes import backends
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads the startup message, never answers
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(backends, "CONNECT_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(backends, "COMMAND_TIMEOUT_SECONDS", 0.5)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(backends.PostgresBackend.connect(f"postgresql://postgres@127.0.0.1:{port}/x", 1),
+                                   timeout=20)
+        assert asyncio.get_running_loop().time() - started < 10
+    finally:
+        server.close()

@@ -24,6 +24,10 @@ from dispatch_bridge.outcomes.sql import POSTGRESQL, SQLITE, Dialect
 
 Row = Sequence[Any]
 _T = TypeVar("_T")
+# PostgreSQL: connecting, one statement (a 1,000-row batch takes tens of ms; a daily purge, seconds), closing.
+CONNECT_TIMEOUT_SECONDS = 10.0
+COMMAND_TIMEOUT_SECONDS = 60.0
+CLOSE_TIMEOUT_SECONDS = 5.0
 _ROWS_AFFECTED = re.compile(r"(\d+)$")
 
 
@@ -254,6 +258,10 @@ class PostgresBackend(Backend):
             url,
             min_size=1,
             max_size=max_size,
+            # A database that stops answering (a failover, a network partition that drops packets) fails an
+            # attempt instead of hanging it: the write is retried, the loops waiting on it go on.
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            command_timeout=COMMAND_TIMEOUT_SECONDS,
             # UTC sessions: date_trunc('hour', ...) buckets by UTC hour on every instance.
             server_settings={"timezone": "UTC", "application_name": "dispatch-bridge-outcomes"},
         )
@@ -269,4 +277,7 @@ class PostgresBackend(Backend):
             return list(await conn.fetch(sql, *args))
 
     async def close(self) -> None:
-        await self._pool.close()
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=CLOSE_TIMEOUT_SECONDS)
+        except TimeoutError:  # a connection stuck on a dead server: shutdown must not wait for it
+            self._pool.terminate()
