@@ -118,6 +118,8 @@ async def run(expected: dict[str, int], ready_units: int, profile_path: Path | N
         return {"open_incidents": len(service.processor.book), "roster_units": len(service.roster.units)}
 
     reporters = [asyncio.create_task(announce_ready()), asyncio.create_task(progress.report(interval, state))]
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        reporters.append(asyncio.create_task(_heap_snapshots(Path(os.environ["BENCH_TRACEMALLOC"]), assigned)))
     try:
         return await serve(settings, service)
     finally:
@@ -126,6 +128,21 @@ async def run(expected: dict[str, int], ready_units: int, profile_path: Path | N
         if profiler is not None and profile_path is not None:
             profiler.disable()
             profiler.dump_stats(profile_path)
+
+
+async def _heap_snapshots(directory: Path, assigned: asyncio.Event, every: float = 10.0) -> None:
+    """``BENCH_TRACEMALLOC=dir``: a tracemalloc snapshot of the Python heap every ``every`` seconds once assigned
+    (``snap-N.tm``; compare two with ``tracemalloc.Snapshot.load``): what grows, by line. Slows the bridge."""
+    import tracemalloc
+
+    directory.mkdir(parents=True, exist_ok=True)
+    await assigned.wait()
+    tracemalloc.start(4)
+    n = 0
+    while True:
+        await asyncio.sleep(every)
+        tracemalloc.take_snapshot().dump(str(directory / f"snap-{n}.tm"))
+        n += 1
 
 
 def _what_if(changes: str) -> None:
