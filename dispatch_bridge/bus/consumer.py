@@ -10,7 +10,10 @@ Rules it keeps (aiokafka's docs, arroyo, quix-streams):
   fewer than two full batches' worth of records (``max_batch_records`` each) and ``MAX_IN_FLIGHT`` batches are
   still becoming durable ahead of it; output still unacknowledged when its partitions are revoked is given
   up, uncommitted, so that no late re-send lands behind the next owner's output;
-- the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard.
+- the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard, and
+  while the store is away: a batch that waits longer than ``HOLD_AFTER_SECONDS`` for the back-pressure bound is
+  handed back (its partitions sought to its first offsets) and fetching is paused until the store catches up,
+  so the member keeps polling (no ``max_poll_interval`` expiry, no rebalance) and /livez stays true.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ Offsets = dict[TopicPartition, int]
 # batches of a few records each, whose acknowledgement and rows take longer than the next fetch: a bound of two
 # batches there made each new call wait on the rows of the call before last (measured: +2 ms at p50, 500/s).
 MAX_IN_FLIGHT = 16
+# Longer than a healthy store ever takes (a 1,000-row batch: tens of ms), far shorter than max_poll_interval_ms.
+HOLD_AFTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,8 @@ class GroupConsumer:
         # Partitions revoked while the batch in hand was being handled.
         self._revoked_meanwhile: set[TopicPartition] = set()
         self._last_commit = 0.0
+        # Fetching paused because the store is behind (see _hold); resumed once it caught up.
+        self.held = False
         self.halted_reason: str | None = None
         # Set while the broker is away: offsets from before an outage must not reach a broker that came back
         # without its log (see recover_after_outage); they wait, pending, until recovery has checked them.
@@ -169,6 +176,11 @@ class GroupConsumer:
         interval = self._kafka.commit_interval_ms / 1000
         while not stop.is_set():
             self._tick()
+            if self.held and not self._behind():
+                self.held = False
+                if self.halted_reason is None:
+                    consumer.resume(*consumer.assignment())
+                log.info("consumption_resumed")
             batch = await consumer.getmany(timeout_ms=self._kafka.poll_timeout_ms,
                                            max_records=self._kafka.max_batch_records)
             if batch and self.halted_reason is None:
@@ -182,12 +194,15 @@ class GroupConsumer:
         self._idle.clear()
         self._revoked_meanwhile = set()
         try:
-            for tp, records in batch.items():
-                self._metrics.events_consumed.labels(tp.topic).inc(len(records))
+            give_up_at = time.monotonic() + HOLD_AFTER_SECONDS
             while self._behind():  # back-pressure: never run far ahead of the store
                 head = self._in_flight[0].durable
                 if head is not None and not head.done():
-                    await asyncio.wait({head})
+                    wait = give_up_at - time.monotonic()
+                    if wait <= 0:
+                        self._hold(batch)
+                        return
+                    await asyncio.wait({head}, timeout=wait)
                     continue
                 waiting = len(self._in_flight)
                 self._collect()
@@ -200,6 +215,8 @@ class GroupConsumer:
                 batch = {tp: records for tp, records in batch.items() if tp not in self._revoked_meanwhile}
                 if not batch:
                     return
+            for tp, records in batch.items():
+                self._metrics.events_consumed.labels(tp.topic).inc(len(records))
             try:
                 done = await self._handler(batch)
             except ConsumptionHalted as halt:
@@ -215,6 +232,19 @@ class GroupConsumer:
             self._collect()
         finally:
             self._idle.set()
+
+    def _hold(self, batch: Batch) -> None:
+        """The store is away: hand the batch back unhandled (read again from its first offsets) and pause
+        fetching, so that the loop goes on polling while the batches ahead wait for their rows to be written."""
+        assert self._consumer is not None
+        assigned = self.assignment
+        for tp, records in batch.items():
+            if records and tp in assigned and tp not in self._revoked_meanwhile:
+                self._consumer.seek(tp, records[0].offset)
+        self._consumer.pause(*assigned)
+        if not self.held:
+            self.held = True
+            log.warning("consumption_held", reason="outcome store behind", batches_waiting=len(self._in_flight))
 
     def _behind(self) -> bool:
         """Whether the batches still becoming durable are as many as the back-pressure bound allows."""
