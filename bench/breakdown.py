@@ -94,7 +94,7 @@ async def run(events: int, batch_size: int, gc_mode: str = "default",
             cloudevents.headers(ce_id, cloudevents.RECOMMENDATION_TYPE, "/bench", now, event.incident.id,
                                 {"rulesetversion": assessment.ruleset_version})
             t = timed("publish: record + orjson + CloudEvents headers", t)
-            rows.append(recorder.published(event, assessment, result, now, ce_id))
+            rows.append(recorder.published(event, assessment, result, now, "incident_update", ce_id))
             counter.inc()
             t = timed("published row + metrics", t)
             log.info("event", topic="cad.incidents", partition=0, offset=m, incident_id=event.incident.id,

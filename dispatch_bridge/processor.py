@@ -73,7 +73,7 @@ class OutcomeSink(Protocol):
     def seen(self, event: IncidentEvent, assessment: Assessment, now: dt.datetime) -> object: ...
 
     def published(self, event: IncidentEvent, assessment: Assessment, ranking: Ranking,
-                  produced_at: dt.datetime, event_id: str) -> object: ...
+                  produced_at: dt.datetime, trigger: str, event_id: str) -> object: ...
 
     async def write(self, rows: Sequence[object], abort: asyncio.Event) -> None: ...
 
@@ -414,7 +414,8 @@ class IncidentProcessor:
         result.outgoing.append(Outgoing(self._settings.topics.recommendations, key, value, headers))
         self._to_team(record, told_team, event, ce_id, now, result)
         if self._sink is not None:
-            result.rows.append(self._sink.published(event, decision.assessment, decision.ranking, now, ce_id))
+            result.rows.append(self._sink.published(event, decision.assessment, decision.ranking, now, trigger,
+                                                     ce_id))
         result.latencies.append(event.occurred_at)
         _child(self._response_counters, self._metrics.recommendations, record["response"]).inc()
         for fallback in decision.ranking.fallbacks:

@@ -67,10 +67,10 @@ class StoreRecorder:
         return IncidentSeen(event, assessment, frozenset(cit), frozenset(teams))
 
     def published(self, event: IncidentEvent, assessment: Assessment, ranking: Ranking,
-                  produced_at: dt.datetime, event_id: str) -> object:
+                  produced_at: dt.datetime, trigger: str, event_id: str) -> object:
         return RecommendationPublished.from_ranking(
             event.incident.id, event.incident.revision, assessment, ranking, produced_at, event.occurred_at,
-            event_id)
+            trigger, event_id)
 
     async def write(self, rows: Sequence[object], abort: asyncio.Event, max_backoff: float = 5.0) -> None:
         """Write the batch in one transaction; retried while the store is away, never committed past.

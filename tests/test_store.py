@@ -57,7 +57,8 @@ async def dump(store: OutcomeStore) -> dict[str, list[tuple]]:
     """Every row of every table, in a stable order, as plain tuples."""
     backend = store._backend  # type: ignore[attr-defined]
     tables = {}
-    for table in ("incidents", "incident_units", "recommendations", "feedback", "roster_hours", "crisis_premises"):
+    for table in ("incidents", "incident_units", "recommendations", "recommendation_reranks", "feedback",
+                  "roster_hours", "crisis_premises"):
         rows = await backend.fetch(f"SELECT * FROM {table}")
         tables[table] = sorted(tuple(row) for row in rows)
     return tables
@@ -107,40 +108,52 @@ async def test_upgrade_from_version_1_keeps_data(store_url: str) -> None:
         await store.close()
 
 
-async def test_upgrade_from_version_2_keeps_recommendations_and_stores_re_rankings(store_url: str) -> None:
+# The release before migration 3, as its instances write while a rolling update replaces them.
+V2_INSERT_RECOMMENDATION = """
+INSERT INTO recommendations (incident_id, revision, ruleset_version, response, candidates, fallbacks,
+    produced_at, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (incident_id, revision, ruleset_version) DO NOTHING
+"""
+
+
+async def test_re_rankings_are_all_kept_and_the_release_before_writes_on_during_the_upgrade(store_url: str) -> None:
     backend = await _raw_backend(store_url)
     try:
         assert await migrate(backend, target=2) == [1, 2]
-        ts = backend.dialect.encode_ts
-        async with backend.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO recommendations (incident_id, revision, ruleset_version, response, candidates, "
-                "fallbacks, produced_at, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                "I1", 2, "r1", "cit_officer", '[["U1","patrol",true]]', "[]", ts(T0), ts(T0))
     finally:
         await backend.close()
     store = await opened(store_url)
     try:
         assert await store.schema_version() == 3
+        ts = store._backend.dialect.encode_ts  # type: ignore[attr-defined]
+        async with store._backend.transaction() as tx:  # type: ignore[attr-defined]
+            # An instance of the release before, still running, writes a revision's recommendation.
+            await tx.executemany(V2_INSERT_RECOMMENDATION, [
+                ("I1", 2, "r1", "cit_officer", '[["U1","patrol",true]]', "[]", ts(T0), ts(T0))])
         when = T0 + dt.timedelta(minutes=1)
+
+        def rerank(unit: str, minutes: int, event_id: str) -> RecommendationPublished:
+            return RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef(unit, "patrol", True),), (),
+                                           when + dt.timedelta(minutes=minutes), T0, "roster_change", event_id)
+
         await store.write([
             IncidentSeen(event("I1", 2, T0, units=({"unit_id": "U7"},)), CRISIS),
-            # The row written before the upgrade, arriving again without an id: still one row.
-            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U1", "patrol", True),), (), T0, T0),
-            # Two re-rankings of revision 2 (U1 went busy, then U7 was proposed): each is kept.
-            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U5", "patrol", True),), (),
-                                    when, T0, event_id="rerank-a"),
-            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U7", "patrol", True),), (),
-                                    when + dt.timedelta(minutes=1), T0, event_id="rerank-b"),
+            # The same revision's recommendation from this release (redelivered): still one row.
+            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U1", "patrol", True),), (), T0, T0,
+                                    event_id="ce-rev-2"),
+            # Two re-rankings of revision 2 (U1 went busy, U5 was proposed; then U7): each is kept.
+            rerank("U5", 0, "ce-rerank-a"),
+            rerank("U7", 1, "ce-rerank-b"),
         ])
-        await store.write([  # a redelivered re-ranking is not a new row
-            RecommendationPublished("I1", 2, "r1", "cit_officer", (CandidateRef("U7", "patrol", True),), (),
-                                    when + dt.timedelta(minutes=1), T0, event_id="rerank-b"),
-        ])
+        await store.write([rerank("U7", 1, "ce-rerank-b")])  # a re-sent re-ranking is not a new row
         [outcome] = await store.crisis_outcomes(T0, T0 + dt.timedelta(days=1))
         assert [rec.candidates[0].unit_id for rec in outcome.recommendations] == ["U1", "U5", "U7"]
         # Dispatch sent U7, the last re-ranking's first choice: the advice was followed.
         assert outcome.followed is True
+        # Retention covers the re-rankings too.
+        deleted = await store.purge(T0 + dt.timedelta(days=StoreSettings().retention_days + 1))
+        assert deleted["recommendation_reranks"] == 2 and deleted["recommendations"] == 1
     finally:
         await store.close()
 
@@ -306,16 +319,18 @@ async def test_purge_deletes_only_rows_past_retention(store_url: str) -> None:
         await store.write([
             IncidentSeen(event("OLD", 0, old, units=({"unit_id": "U1"},)), CRISIS),
             RecommendationPublished("OLD", 0, "r1", "cit_officer", (), (), old, old),
+            RecommendationPublished("OLD", 0, "r1", "cit_officer", (), (), old, old, "roster_change", "ce-old"),
             Feedback("OLD", "other", "api", old),
             RosterSnapshot(old, {"D1": (1, 1)}),
             IncidentSeen(event("NEW", 0, recent, units=({"unit_id": "U1"},)), CRISIS),
             RecommendationPublished("NEW", 0, "r1", "cit_officer", (), (), recent, recent),
+            RecommendationPublished("NEW", 0, "r1", "cit_officer", (), (), recent, recent, "roster_change", "ce-new"),
             Feedback("NEW", "other", "api", recent),
             RosterSnapshot(recent, {"D1": (1, 1)}),
         ])
         deleted = await store.purge(T0)
-        assert deleted == {"incident_units": 1, "recommendations": 1, "feedback": 1, "crisis_premises": 1,
-                           "incidents": 1, "roster_hours": 1}
+        assert deleted == {"incident_units": 1, "recommendations": 1, "recommendation_reranks": 1, "feedback": 1,
+                           "crisis_premises": 1, "incidents": 1, "roster_hours": 1}
         left = await dump(store)
         assert [r[0] for r in left["incidents"]] == ["NEW"]
         assert all(len(rows) == 1 for rows in left.values())

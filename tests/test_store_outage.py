@@ -1,5 +1,6 @@
-"""A store outage holds back outcome rows, nothing else: re-rankings keep going out to dispatch, and the rows no
-Kafka offset waits for land when the store returns (real broker, real SQLite held locked by another writer)."""
+"""A store outage holds back outcome rows, nothing else: re-rankings keep going out to dispatch, the consume loop
+keeps polling, and the rows land when the store returns (real broker; real SQLite held locked by another writer,
+real PostgreSQL with a table locked by another session)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import datetime as dt
 import sqlite3
 
+import asyncpg
 import pytest
 
 from dispatch_bridge.metrics import Metrics
@@ -16,6 +18,7 @@ from dispatch_bridge.roster import Roster
 from dispatch_bridge.roster.config import RosterSettings
 from tests.harness import CENTRE, T0, TopicReader, eventually, incident_event, produce, running, settings_for, \
     unit_status
+from tests.pg import pg_server, pg_url  # noqa: F401
 
 CRISIS = ["CALLER SAYS HER SON IS SUICIDAL AND HEARING VOICES, OFF HIS MEDS"]
 CIT_VALID = dt.date(2030, 1, 1)
@@ -95,7 +98,6 @@ async def test_a_database_that_accepts_and_never_answers_fails_the_attempt_inste
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setattr(backends, "CONNECT_TIMEOUT_SECONDS", 0.5)
-    monkeypatch.setattr(backends, "COMMAND_TIMEOUT_SECONDS", 0.5)
     try:
         started = asyncio.get_running_loop().time()
         with pytest.raises(TimeoutError):
@@ -138,3 +140,27 @@ async def test_the_consume_loop_keeps_polling_while_the_store_is_away_and_loses_
         async with asyncio.timeout(30):
             while len(await service.store.crisis_outcomes(*WINDOW)) != len(calls):
                 await asyncio.sleep(0.1)
+
+
+async def test_a_postgresql_write_that_hangs_fails_the_attempt_and_the_retry_lands(pg_url, monkeypatch):  # noqa: F811
+    from dispatch_bridge.outcomes import backends
+
+    monkeypatch.setattr(backends, "WRITE_TIMEOUT_SECONDS", 0.5)
+    store = await open_store(StoreSettings(url=pg_url))
+    blocker = await asyncpg.connect(pg_url)
+    row = [RosterSnapshot(T0, {"D1": (2, 1)})]
+    try:
+        # Another session holds the table (a stuck migration, a lock queue behind a long transaction).
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute("LOCK TABLE roster_hours IN ACCESS EXCLUSIVE MODE")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(store.write(row), timeout=20)
+        assert asyncio.get_running_loop().time() - started < 10
+        await lock.rollback()
+        await store.write(row)  # the retry, once the table is free
+        assert await store.roster_hours(T0, T0 + dt.timedelta(hours=1)) == [(T0, "D1", 2, 1)]
+    finally:
+        await blocker.close()
+        await store.close()

@@ -24,9 +24,9 @@ from dispatch_bridge.outcomes.sql import POSTGRESQL, SQLITE, Dialect
 
 Row = Sequence[Any]
 _T = TypeVar("_T")
-# PostgreSQL: connecting, one statement (a 1,000-row batch takes tens of ms; a daily purge, seconds), closing.
+# PostgreSQL: connecting, one statement of a batch write (a 1,000-row batch takes tens of ms), closing.
 CONNECT_TIMEOUT_SECONDS = 10.0
-COMMAND_TIMEOUT_SECONDS = 60.0
+WRITE_TIMEOUT_SECONDS = 60.0
 CLOSE_TIMEOUT_SECONDS = 5.0
 _ROWS_AFFECTED = re.compile(r"(\d+)$")
 
@@ -240,7 +240,9 @@ class _PgTransaction:
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             # asyncpg pipelines the rows over one prepared statement: one round trip per batch, not per row.
-            await self._conn.executemany(sql, rows)
+            # Bounded: a batch write is retried, so a hung one must fail. (Migrations, purges and reports are
+            # not: a second instance waits out the first's migration, and a purge may legitimately take long.)
+            await self._conn.executemany(sql, rows, timeout=WRITE_TIMEOUT_SECONDS)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         return list(await self._conn.fetch(sql, *args))
@@ -258,10 +260,9 @@ class PostgresBackend(Backend):
             url,
             min_size=1,
             max_size=max_size,
-            # A database that stops answering (a failover, a network partition that drops packets) fails an
-            # attempt instead of hanging it: the write is retried, the loops waiting on it go on.
+            # A database that stops answering (a failover, a network partition that drops packets) fails a
+            # connection attempt instead of hanging it (writes bound their statements too, see executemany).
             timeout=CONNECT_TIMEOUT_SECONDS,
-            command_timeout=COMMAND_TIMEOUT_SECONDS,
             # UTC sessions: date_trunc('hour', ...) buckets by UTC hour on every instance.
             server_settings={"timezone": "UTC", "application_name": "dispatch-bridge-outcomes"},
         )

@@ -42,6 +42,10 @@ class CandidateRef:
     cit: bool = False
 
 
+# The wire ``trigger`` of a re-ranking: the roster changed, the incident revision did not.
+RERANK_TRIGGER = "roster_change"
+
+
 @dataclass(frozen=True, slots=True)
 class RecommendationPublished:
     """A recommendation the bridge published (acknowledged by the broker)."""
@@ -55,9 +59,10 @@ class RecommendationPublished:
     produced_at: dt.datetime
     # Event time of the incident revision it answers; the report windows on this, not on produced_at.
     occurred_at: dt.datetime | None = None
-    # The CloudEvents id it was published under: a revision's recommendation keeps one id when redelivered,
-    # and each re-ranking of that revision (a roster change) has its own, so the store keeps every one.
-    # Empty when unknown (read back from the topic): the store then keys it by revision and ruleset.
+    # What made it: the revision itself ("incident_update") or a roster change ("roster_change"), a re-ranking
+    # of the same revision, which the store keeps apart, keyed by the CloudEvents id it was published under (one
+    # per re-ranking, the same when re-sent).
+    trigger: str = "incident_update"
     event_id: str = ""
 
     @classmethod
@@ -82,6 +87,7 @@ class RecommendationPublished:
         ranking: Ranking,
         produced_at: dt.datetime,
         occurred_at: dt.datetime | None = None,
+        trigger: str = "incident_update",
         event_id: str = "",
     ) -> RecommendationPublished:
         return cls(
@@ -93,6 +99,7 @@ class RecommendationPublished:
             fallbacks=ranking.fallbacks,
             produced_at=produced_at,
             occurred_at=occurred_at,
+            trigger=trigger,
             event_id=event_id,
         )
 

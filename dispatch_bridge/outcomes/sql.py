@@ -222,12 +222,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
-        "one recommendations row per published recommendation, re-rankings included",
+        "re-rankings of a revision, one row each",
         (
-            # Keyed by revision, a re-ranking (same revision, a roster change) was dropped as a duplicate, and
-            # the report judged dispatch against the first choice only. The CloudEvents id tells them apart and
-            # is the same when a revision is redelivered. Rebuilt, not altered: SQLite cannot change a key.
-            """CREATE TABLE recommendations_v3 (
+            # A re-ranking (a roster change: same revision, new choice) shares its revision's key in
+            # `recommendations`, whose insert kept the first and dropped the rest. Its own table, keyed by the
+            # CloudEvents id (one per re-ranking, the same when re-sent): additive, so instances of the release
+            # before go on writing `recommendations` unchanged while a rolling update replaces them.
+            """CREATE TABLE recommendation_reranks (
                 incident_id TEXT NOT NULL,
                 event_id TEXT NOT NULL,
                 revision BIGINT NOT NULL,
@@ -239,14 +240,6 @@ MIGRATIONS: tuple[Migration, ...] = (
                 occurred_at {ts},
                 PRIMARY KEY (incident_id, event_id)
             )""",
-            # Rows written before: the key they had, as text (what a record without an id is keyed by).
-            """INSERT INTO recommendations_v3 (incident_id, event_id, revision, ruleset_version, response,
-                candidates, fallbacks, produced_at, occurred_at)
-            SELECT incident_id, 'revision:' || CAST(revision AS TEXT) || ':' || ruleset_version, revision,
-                ruleset_version, response, candidates, fallbacks, produced_at, occurred_at
-            FROM recommendations""",
-            "DROP TABLE recommendations",
-            "ALTER TABLE recommendations_v3 RENAME TO recommendations",
         ),
     ),
 )
@@ -333,8 +326,15 @@ ON CONFLICT (incident_id) DO UPDATE SET
 """
 
 INSERT_RECOMMENDATION = """
-INSERT INTO recommendations (incident_id, event_id, revision, ruleset_version, response, candidates, fallbacks,
+INSERT INTO recommendations (incident_id, revision, ruleset_version, response, candidates, fallbacks,
     produced_at, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (incident_id, revision, ruleset_version) DO NOTHING
+"""
+
+INSERT_RERANK = """
+INSERT INTO recommendation_reranks (incident_id, event_id, revision, ruleset_version, response, candidates,
+    fallbacks, produced_at, occurred_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (incident_id, event_id) DO NOTHING
 """
@@ -392,6 +392,9 @@ FROM incident_units u JOIN incidents i ON i.incident_id = u.incident_id WHERE {_
 CRISIS_RECOMMENDATIONS = f"""
 SELECT r.incident_id, r.revision, r.ruleset_version, r.response, r.candidates, r.fallbacks, r.produced_at
 FROM recommendations r JOIN incidents i ON i.incident_id = r.incident_id WHERE {_CRISIS_WHERE}
+UNION ALL
+SELECT r.incident_id, r.revision, r.ruleset_version, r.response, r.candidates, r.fallbacks, r.produced_at
+FROM recommendation_reranks r JOIN incidents i ON i.incident_id = r.incident_id WHERE {_CRISIS_WHERE}
 """
 
 CRISIS_FEEDBACK = f"""
@@ -413,6 +416,11 @@ PURGES: tuple[tuple[str, str], ...] = (
     (
         "recommendations",
         "DELETE FROM recommendations WHERE COALESCE(occurred_at, produced_at) < $1 "
+        f"OR incident_id IN ({_EXPIRED_INCIDENTS})",
+    ),
+    (
+        "recommendation_reranks",
+        "DELETE FROM recommendation_reranks WHERE COALESCE(occurred_at, produced_at) < $1 "
         f"OR incident_id IN ({_EXPIRED_INCIDENTS})",
     ),
     ("feedback", f"DELETE FROM feedback WHERE at < $1 OR incident_id IN ({_EXPIRED_INCIDENTS})"),

@@ -25,6 +25,7 @@ from dispatch_bridge.outcomes.config import StoreSettings
 from dispatch_bridge.outcomes.location import location_key
 from dispatch_bridge.outcomes.premise import CrisisEnding
 from dispatch_bridge.outcomes.records import (
+    RERANK_TRIGGER,
     CandidateRef,
     Feedback,
     IncidentSeen,
@@ -150,13 +151,17 @@ class SqlOutcomeStore:
         units: list[tuple[Any, ...]] = []
         premises: list[tuple[Any, ...]] = []
         recommendations: list[tuple[Any, ...]] = []
+        reranks: list[tuple[Any, ...]] = []
         feedback: list[tuple[Any, ...]] = []
         roster: list[tuple[Any, ...]] = []
         for record in batch:
             if isinstance(record, IncidentSeen):
                 self._incident_rows(record, incidents, units, premises, feedback)
             elif isinstance(record, RecommendationPublished):
-                recommendations.append(self._recommendation_row(record))
+                if record.trigger == RERANK_TRIGGER:
+                    reranks.append((record.incident_id, record.event_id, *self._recommendation_row(record)[1:]))
+                else:
+                    recommendations.append(self._recommendation_row(record))
             elif isinstance(record, Feedback):
                 feedback.append(self._feedback_row(record))
             elif isinstance(record, RosterSnapshot):
@@ -166,12 +171,12 @@ class SqlOutcomeStore:
                 raise TypeError(f"not an outcome record: {type(record).__name__}")
         # Rows in key order: instances writing overlapping keys (roster hours, a rebalanced partition) then take
         # row locks in the same order and cannot deadlock. The sorts are stable, so revisions keep their order.
-        for rows in (incidents, units, premises, recommendations, feedback, roster):
+        for rows in (incidents, units, premises, recommendations, reranks, feedback, roster):
             rows.sort(key=_key_of)
         await self._backend.write_batch([
             (sql.UPSERT_INCIDENT, incidents), (sql.UPSERT_UNIT, units), (sql.UPSERT_PREMISE, premises),
-            (sql.INSERT_RECOMMENDATION, recommendations), (sql.UPSERT_FEEDBACK, feedback),
-            (sql.UPSERT_ROSTER_HOUR, roster),
+            (sql.INSERT_RECOMMENDATION, recommendations), (sql.INSERT_RERANK, reranks),
+            (sql.UPSERT_FEEDBACK, feedback), (sql.UPSERT_ROSTER_HOUR, roster),
         ])
 
     def _incident_rows(
@@ -240,7 +245,6 @@ class SqlOutcomeStore:
     def _recommendation_row(self, record: RecommendationPublished) -> tuple[Any, ...]:
         return (
             record.incident_id,
-            record.event_id or f"revision:{record.revision}:{record.ruleset_version}",
             record.revision,
             record.ruleset_version,
             record.response,
