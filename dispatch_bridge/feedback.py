@@ -6,6 +6,7 @@ A topic record that is not valid feedback goes to the dead-letter topic with the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ import structlog
 from aiokafka import TopicPartition
 
 from dispatch_bridge.bus.codec import InvalidEvent
-from dispatch_bridge.bus.consumer import Batch
+from dispatch_bridge.bus.consumer import Batch, Handled
 from dispatch_bridge.bus.deadletter import dead_letter
 from dispatch_bridge.bus.producer import Outgoing
 from dispatch_bridge.outcomes import Feedback, validate_feedback
@@ -23,11 +24,18 @@ if TYPE_CHECKING:
     from dispatch_bridge.service import Service
 
 log = structlog.get_logger(__name__)
+# An API caller is answered 503 (try again) rather than held while the outcome store is away.
+API_WRITE_SECONDS = 10.0
+
+
+class StoreUnavailableError(RuntimeError):
+    """The feedback could not be written in time: the outcome store is away."""
 
 
 class FeedbackHandler:
     def __init__(self, service: Service) -> None:
         self._service = service
+        self._last_write: asyncio.Future[None] | None = None
 
     def from_api(self, incident_id: str, payload: Any) -> Feedback:
         """Raises ValueError with a message safe to return to the caller (it never echoes the input)."""
@@ -38,11 +46,16 @@ class FeedbackHandler:
                                  source="api", now=self._service.clock())
 
     async def record(self, feedback: Feedback) -> None:
+        """Write one API feedback; StoreUnavailableError when the store does not take it within the bound."""
         recorder = self._service.recorder
         assert recorder is not None, "the outcome store is not open"
-        await recorder.write([feedback], self._service.processor.abort)
+        try:
+            await asyncio.wait_for(recorder.write([feedback], self._service.processor.abort), API_WRITE_SECONDS)
+        except TimeoutError:
+            # The write may still land when the store returns; a retry is idempotent (one row per key).
+            raise StoreUnavailableError("the outcome store is unavailable; try again") from None
 
-    async def handle(self, batch: Batch) -> dict[TopicPartition, int]:
+    async def handle(self, batch: Batch) -> Handled:
         service = self._service
         codes = service.settings.store.feedback_reason_codes
         rows: list[Feedback] = []
@@ -63,9 +76,19 @@ class FeedbackHandler:
                 done[tp] = records[-1].offset + 1
         if dead:
             await service.producer.deliver(dead, abort=service.processor.abort)
-        if rows and service.recorder is not None:
-            await service.recorder.write(rows, service.processor.abort)
-        return done
+        if not rows or service.recorder is None:
+            return Handled(done)
+        # Written in the background, after the batch before (the consumer commits in order once it is done): a
+        # store outage then holds this consumer's fetching, not its loop (see GroupConsumer._hold).
+        recorder, abort, before = service.recorder, service.processor.abort, self._last_write
+
+        async def write() -> None:
+            if before is not None:
+                await before
+            await recorder.write(rows, abort)
+
+        self._last_write = asyncio.ensure_future(write())
+        return Handled(done, durable=self._last_write)
 
 
 def _record_time(timestamp_ms: int) -> dt.datetime:

@@ -164,3 +164,44 @@ async def test_a_postgresql_write_that_hangs_fails_the_attempt_and_the_retry_lan
     finally:
         await blocker.close()
         await store.close()
+
+
+async def test_feedback_waits_for_the_store_without_hanging_the_api_or_its_consumer(broker, unique, tmp_path,
+                                                                                    monkeypatch):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from dispatch_bridge import feedback as feedback_module
+    from dispatch_bridge.api.app import build_app
+    from dispatch_bridge.bus import consumer as consumer_module
+
+    monkeypatch.setattr(consumer_module, "HOLD_AFTER_SECONDS", 0.5)
+    monkeypatch.setattr(feedback_module, "API_WRITE_SECONDS", 1.0)
+    settings = settings_for(broker, unique, tmp_path, api={"token": "t"}, kafka={"max_batch_records": 2})
+    calls = [f"INC-{n}" for n in range(12)]
+    async with running(settings) as service:
+        client = TestClient(TestServer(build_app(service)))
+        await client.start_server()
+        lock = sqlite3.connect(tmp_path / "outcomes.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            started = asyncio.get_running_loop().time()
+            async with asyncio.timeout(15):  # answered, not held while the store is away
+                refused = await client.post("/v1/incidents/INC-0/feedback", headers={"Authorization": "Bearer t"},
+                                            json={"reason_code": "team_unavailable"})
+            assert refused.status == 503 and "try again" in (await refused.json())["error"]
+            assert asyncio.get_running_loop().time() - started < 8
+            await produce(broker, settings.topics.feedback, [
+                (i, {"incident_id": i, "reason_code": "caller_declined", "at": T0.isoformat()}) for i in calls])
+            await eventually(lambda: service.feedback_consumer.held, timeout=30)
+            before = service.feedback_consumer.last_iteration
+            await asyncio.sleep(1.0)
+            assert service.feedback_consumer.last_iteration > before + 0.5  # polling on, not hung
+        finally:
+            lock.rollback()
+            lock.close()
+            await client.close()
+        await eventually(lambda: not service.feedback_consumer.held and service.feedback_consumer._pending == {},
+                         timeout=60)
+        rows = await service.store._backend.fetch(  # type: ignore[attr-defined]
+            "SELECT incident_id FROM feedback WHERE source = 'topic'")
+        assert sorted(r[0] for r in rows) == sorted(calls)

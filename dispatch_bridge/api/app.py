@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from dispatch_bridge.api.auth import auth_middleware, load_tokens
+from dispatch_bridge.feedback import StoreUnavailableError
 from dispatch_bridge.service import Service
 
 SERVICE = web.AppKey("service", Service)
@@ -85,7 +86,10 @@ async def post_feedback(request: web.Request) -> web.Response:
         feedback = service.feedback.from_api(request.match_info["incident_id"], payload)
     except ValueError as exc:  # messages from validation never echo the submitted text
         return _json({"error": str(exc) if not isinstance(exc, orjson.JSONDecodeError) else "invalid JSON"}, 400)
-    await service.feedback.record(feedback)
+    try:
+        await service.feedback.record(feedback)
+    except StoreUnavailableError as exc:
+        return _json({"error": str(exc)}, 503)
     return _json({"incident_id": feedback.incident_id, "reason_code": feedback.reason_code,
                   "source": feedback.source, "at": feedback.at}, 201)
 
