@@ -79,5 +79,8 @@ class Metrics:
         # Counter: outcome rows the store refused on their own (bad data it cannot hold); dropped, not retried.
         self.store_rows_dropped = Counter(
             "dispatch_bridge_store_rows_dropped", "Outcome rows refused by the store and dropped.", registry=r)
+        # Counter: open incidents a re-ranking could not rank (a bug: logged with the error class); skipped.
+        self.rerank_failures = Counter(
+            "dispatch_bridge_rerank_failures", "Open incidents a re-ranking failed on.", registry=r)
         # Counter: HTTP requests refused for a missing or wrong token.
         self.auth_failures = Counter("dispatch_bridge_http_unauthorized", "Requests refused with 401.", registry=r)

@@ -41,7 +41,7 @@ from dispatch_bridge.pipeline import (
     decide,
     recommendation_record,
 )
-from dispatch_bridge.recipients import TeamChannelFilter, proposes_team
+from dispatch_bridge.recipients import TeamChannelFilter
 from dispatch_bridge.settings import Settings
 from dispatch_bridge.triage import TriageContext, TriageMemo
 
@@ -135,7 +135,8 @@ class IncidentProcessor:
         self._log_every_event = settings.processing.log_every_event
         self._log_info = True  # whether INFO lines are written at all: asked once per batch (see process)
         self._coalesce = settings.processing.coalesce_revisions
-        self._team_filter = TeamChannelFilter(settings.team_channel) if settings.team_channel.enabled else None
+        self._team_filter = (TeamChannelFilter(settings.team_channel, self._top_n)
+                             if settings.team_channel.enabled else None)
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
         # Shutdown: every delivery still retrying gives up (uncommitted, so its input is redelivered).
@@ -342,7 +343,7 @@ class IncidentProcessor:
                 superseded = deferred.pop(incident_id, None)
                 if superseded is not None:
                     self._account(superseded.record, superseded.event, SUPERSEDED, now)
-                if previous is not None and proposes_team(previous.recommendation):
+                if previous is not None and self._told_team(previous.recommendation):
                     self._tell_team_closed(event, assessment, record, now, result)
                 self._account(record, event, "closed", now)
                 return _ACCOUNTED
@@ -380,7 +381,7 @@ class IncidentProcessor:
                     ce_id = cloudevents.event_id(record.topic, record.partition, record.offset,
                                                  assessment.ruleset_sha256)
                     entry.recommendation = self._publish(event, decision, ce_id, now, result,
-                                                         told_team=proposes_team(entry.recommendation))
+                                                         told_team=self._told_team(entry.recommendation))
                     entry.published = decision.signature
                     candidates = decision.ranking.candidates
                     entry.published_top = candidates[0].unit_id if candidates else None
@@ -424,6 +425,10 @@ class IncidentProcessor:
             _child(self._rule_counters, self._metrics.rule_matches, reason.rule).inc()
         return record
 
+    def _told_team(self, recommendation: dict[str, Any] | None) -> bool:
+        """Whether the team channel's last word on an incident (its last recommendation's copy) proposed a team."""
+        return self._team_filter is not None and self._team_filter.proposes_team(recommendation)
+
     def _to_team(self, record: dict[str, Any], told: bool, event: IncidentEvent, ce_id: str, now: dt.datetime,
                  result: BatchResult) -> None:
         """The team channel's copy of a recommendation, when it proposes a team or withdraws one (``told``)."""
@@ -453,9 +458,14 @@ class IncidentProcessor:
         now = self._clock()
         result = BatchResult()
         for entry in self.book:
-            if entry.published is None or not entry.assessment.crisis or not needs_cit(entry):
+            try:
+                if entry.published is None or not entry.assessment.crisis or not needs_cit(entry):
+                    continue
+                ranking = self._ranker(entry.assessment, entry.event, now)
+            except Exception as exc:  # noqa: BLE001 - one incident's failure must not stop the others (or the service)
+                self._metrics.rerank_failures.inc()
+                log.error("rerank_failed", incident_id=entry.event.incident.id, error_class=type(exc).__name__)
                 continue
-            ranking = self._ranker(entry.assessment, entry.event, now)
             top = ranking.candidates[0].unit_id if ranking.candidates else None
             if top == entry.published_top:
                 continue
@@ -468,7 +478,7 @@ class IncidentProcessor:
             ce_id = cloudevents.event_id("rerank", entry.event.incident.id, entry.event.incident.revision,
                                          top, entry.assessment.ruleset_sha256, now.isoformat())
             entry.recommendation = self._publish(entry.event, decision, ce_id, now, result, "roster_change",
-                                                 told_team=proposes_team(entry.recommendation))
+                                                 told_team=self._told_team(entry.recommendation))
             entry.published = decision.signature
             entry.published_top = top
         return result

@@ -30,13 +30,11 @@ class TeamChannelSettings(BaseModel):
     withheld_flags: tuple[str, ...] = ("premise_hazard", "crime", "tactical")
 
 
-def proposes_team(record: dict[str, Any] | None) -> bool:
-    """Whether a wire recommendation has a mobile crisis or co-responder team among its candidates."""
-    return record is not None and any(c["kind"] in TEAM_KINDS for c in record["candidates"])
-
-
 class TeamChannelFilter:
-    def __init__(self, settings: TeamChannelSettings) -> None:
+    def __init__(self, settings: TeamChannelSettings, proposed_within: int | None = None) -> None:
+        """``proposed_within``: a team is proposed when it is among this many first candidates (the ones whose
+        change makes a new recommendation, so that a team leaving them is always told); None: any candidate."""
+        self._within = proposed_within
         self._rules = settings.withheld_rules
         self._flags = frozenset(settings.withheld_flags)
         # A pack has a few dozen rule ids: match each against the patterns once, not on every recommendation.
@@ -45,12 +43,16 @@ class TeamChannelFilter:
     def _matches(self, rule: str) -> bool:
         return any(fnmatchcase(rule, pattern) for pattern in self._rules)
 
+    def proposes_team(self, record: dict[str, Any] | None) -> bool:
+        """Whether a wire recommendation proposes a mobile crisis or co-responder team."""
+        return record is not None and any(c["kind"] in TEAM_KINDS for c in record["candidates"][:self._within])
+
     def team_copy(self, record: dict[str, Any], told: bool = False) -> dict[str, Any] | None:
         """The team's copy of a wire recommendation (``pipeline.recommendation_record``, or one decoded from the
         topic), or None when no team is among the candidates. ``told``: the team channel's last word on this
         incident proposed a team; a record proposing none is then sent as the withdrawal (no candidates, the
         fallbacks say why), so that a team never drives to a call dispatch no longer wants it on."""
-        teams = [c for c in record["candidates"] if c["kind"] in TEAM_KINDS]
+        teams = [c for c in record["candidates"][:self._within] if c["kind"] in TEAM_KINDS]
         if not teams and not told:
             return None
         return {

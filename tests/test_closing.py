@@ -100,3 +100,21 @@ def test_a_mobile_crisis_team_already_on_the_call_is_said_so_once() -> None:
     service.roster.apply_unit_record(b"P-3", orjson.dumps(
         unit_status("P-3", lat=41.8801, cit_until=dt.date(2027, 1, 1), at=NOW)))
     assert service.processor.rerank(service._needs_cit).outgoing == []
+
+
+def test_one_incident_a_re_ranking_fails_on_is_skipped_and_the_others_are_re_ranked() -> None:
+    service = Service(Settings(), clock=lambda: NOW + dt.timedelta(minutes=5))
+    first, _, _ = service.processor.process(_batch((b"INC-1", _snapshot(1, "incident.created", "INC-1")),
+                                                   (b"INC-2", _snapshot(1, "incident.created", "INC-2"))), NOW)
+    assert len(_recommendations(first)) == 2  # no unit to propose yet
+    service.roster.apply_unit_record(b"P-1", orjson.dumps(unit_status(
+        "P-1", cit_until=dt.date(2027, 1, 1), at=NOW + dt.timedelta(minutes=1))))
+
+    def needs_cit(entry) -> bool:
+        if entry.event.incident.id == "INC-1":
+            raise RuntimeError("a bug met on one incident")
+        return True
+
+    result = service.processor.rerank(needs_cit)  # does not raise: the service would stop
+    assert [orjson.loads(o.value)["incident_id"] for o in result.outgoing] == ["INC-2"]
+    assert service.metrics.rerank_failures._value.get() == 1

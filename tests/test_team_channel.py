@@ -133,3 +133,13 @@ async def test_the_team_is_told_when_it_is_no_longer_proposed_and_when_its_call_
         headers = [dict(r.headers) for r in teams.records if r.key == b"INC-B"]
         assert [h["ce_type"] for h in headers] == [b"org.dispatch-bridge.recommendation.team.v1"] * 2
         assert headers[0]["ce_id"] != headers[1]["ce_id"]
+
+
+def test_a_team_is_proposed_only_among_the_candidates_whose_change_is_published():
+    record = _record()
+    officers = [{**record["candidates"][0], "unit_id": f"P-{n}"} for n in range(3)]
+    record["candidates"] = officers + record["candidates"][1:]  # the team fourth
+    within_three = TeamChannelFilter(TeamChannelSettings(), proposed_within=3)
+    # Dropping out of fourth place changes no recommendation, so it would never be withdrawn: not proposed.
+    assert within_three.team_copy(record) is None and not within_three.proposes_team(record)
+    assert TeamChannelFilter(TeamChannelSettings(), proposed_within=4).proposes_team(record)
