@@ -49,18 +49,27 @@ def test_no_team_candidate_means_nothing_on_the_team_channel():
     assert TeamChannelFilter(TeamChannelSettings()).team_copy(record) is None
 
 
-async def test_team_channel_end_to_end(broker, unique, tmp_path):
+def _team_settings(broker, unique, tmp_path):
     settings = settings_for(broker, unique, tmp_path)
-    settings = settings.model_copy(update={"topics": settings.topics.model_copy(
+    return settings.model_copy(update={"topics": settings.topics.model_copy(
         update={"team_recommendations": f"cit.recommendations.teams.{unique}"})})
+
+
+async def _officer_and_team_on_duty(broker, settings, service) -> None:
+    """A CIT officer (4411) in P-1 at the centre and mobile crisis team MCT-1 a kilometre north."""
+    await produce(broker, settings.topics.units, [
+        ("P-1", unit_status("P-1", cit_until=dt.date(2030, 1, 1), crew_id="4411")),
+        ("MCT-1", unit_status("MCT-1", kind="mobile_crisis", lat=CENTRE[0] + 0.01, crew_id="MCT-1-clin")),
+    ])
+    await eventually(lambda: len(service.roster.units) == 2)
+
+
+async def test_team_channel_end_to_end(broker, unique, tmp_path):
+    settings = _team_settings(broker, unique, tmp_path)
     async with (running(settings) as service,
                 TopicReader(broker, settings.topics.recommendations) as main,
                 TopicReader(broker, settings.topics.team_recommendations) as teams):
-        await produce(broker, settings.topics.units, [
-            ("P-1", unit_status("P-1", cit_until=dt.date(2030, 1, 1), crew_id="4411")),
-            ("MCT-1", unit_status("MCT-1", kind="mobile_crisis", lat=CENTRE[0] + 0.01, crew_id="MCT-1-clin")),
-        ])
-        await eventually(lambda: len(service.roster.units) == 2)
+        await _officer_and_team_on_duty(broker, settings, service)
         await produce(broker, settings.topics.incidents, [
             ("INC-T", incident_event("INC-T", nature_code="WELFARE", caller_party="third",
                                      narrative=["NEIGHBOR SAYS MALE IS CONFUSED AND HEARING VOICES, NO WEAPONS"])),
@@ -86,9 +95,7 @@ def test_a_record_proposing_no_team_withdraws_the_team_once_told():
 
 
 async def test_the_team_is_told_when_it_is_no_longer_proposed_and_when_its_call_closes(broker, unique, tmp_path):
-    settings = settings_for(broker, unique, tmp_path)
-    settings = settings.model_copy(update={"topics": settings.topics.model_copy(
-        update={"team_recommendations": f"cit.recommendations.teams.{unique}"})})
+    settings = _team_settings(broker, unique, tmp_path)
     confused = ["NEIGHBOR SAYS MALE IS CONFUSED AND HEARING VOICES, NO WEAPONS"]
 
     def call(incident_id: str, revision: int = 1, **fields):
@@ -98,11 +105,7 @@ async def test_the_team_is_told_when_it_is_no_longer_proposed_and_when_its_call_
     async with (running(settings) as service,
                 TopicReader(broker, settings.topics.recommendations) as main,
                 TopicReader(broker, settings.topics.team_recommendations) as teams):
-        await produce(broker, settings.topics.units, [
-            ("P-1", unit_status("P-1", cit_until=dt.date(2030, 1, 1), crew_id="4411")),
-            ("MCT-1", unit_status("MCT-1", kind="mobile_crisis", lat=CENTRE[0] + 0.01, crew_id="MCT-1-clin")),
-        ])
-        await eventually(lambda: len(service.roster.units) == 2)
+        await _officer_and_team_on_duty(broker, settings, service)
         await produce(broker, settings.topics.incidents, [call("INC-A"), call("INC-B")])
         await eventually(lambda: len(teams.for_incident("INC-A")) == len(teams.for_incident("INC-B")) == 1)
         assert teams.for_incident("INC-A")[0]["candidates"][0]["unit_id"] == "MCT-1"
