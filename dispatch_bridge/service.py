@@ -66,7 +66,8 @@ class Service:
         self.incidents = GroupConsumer(
             [settings.topics.incidents], settings.kafka, self.processor.handle, self.metrics,
             on_revoked=self.processor.forget_partitions, on_abandon=self.processor.abandon_in_flight,
-            drain_seconds=settings.processing.shutdown_drain_seconds)
+            drain_seconds=settings.processing.shutdown_drain_seconds,
+            outage_buffer_records=settings.processing.outage_buffer_records)
         self.shadow: ShadowEvaluator | None = None
         if settings.rules.shadow_dir is not None:
             self.shadow = ShadowEvaluator(load_ruleset(settings.rules.shadow_dir), settings.rules.shadow_keep_last)

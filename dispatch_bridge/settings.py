@@ -84,6 +84,10 @@ class ProcessingSettings(_Group):
     # /livez fails when the consume loop has not iterated for this long.
     liveness_stall_seconds: float = Field(default=60.0, gt=0)
     shutdown_drain_seconds: float = Field(default=20.0, gt=0)
+    # While the outcome store is away, incident events go on being processed and their recommendations published
+    # for up to this many records whose rows wait (held in memory, a few KB each; uncommitted, so a restart reads
+    # them again); then fetching pauses until the store is back. 0: pause at once (after HOLD_AFTER_SECONDS).
+    outage_buffer_records: int = Field(default=5_000, ge=0)
     # Open incidents kept in memory; the oldest are evicted beyond this bound (closed ones go at once).
     max_open_incidents: int = Field(default=50_000, ge=100)
     incident_idle_hours: float = Field(default=24.0, gt=0)

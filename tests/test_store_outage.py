@@ -108,13 +108,15 @@ async def test_a_database_that_accepts_and_never_answers_fails_the_attempt_inste
         server.close()
 
 
-async def test_the_consume_loop_keeps_polling_while_the_store_is_away_and_loses_nothing(broker, unique, tmp_path,
-                                                                                        monkeypatch):
+async def test_while_the_store_is_away_calls_are_still_recommended_then_fetching_is_held_and_nothing_is_lost(
+        broker, unique, tmp_path, monkeypatch):
     from dispatch_bridge.bus import consumer as consumer_module
 
     monkeypatch.setattr(consumer_module, "HOLD_AFTER_SECONDS", 0.5)
-    # Small batches: the back-pressure bound (two batches' worth of records) is reached within a few calls.
-    settings = settings_for(broker, unique, tmp_path, kafka={"max_batch_records": 5})
+    # Small batches: the usual back-pressure bound (two batches' worth, 10 records) is reached within a few calls;
+    # the outage buffer lets 15 records' output out before fetching is held.
+    settings = settings_for(broker, unique, tmp_path, kafka={"max_batch_records": 5},
+                            processing={"outage_buffer_records": 15})
     calls = [f"INC-{n}" for n in range(30)]
     async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
         await produce(broker, settings.topics.units, [("P-1", unit_status("P-1"))])
@@ -124,17 +126,22 @@ async def test_the_consume_loop_keeps_polling_while_the_store_is_away_and_loses_
         try:
             await produce(broker, settings.topics.incidents, [(i, incident_event(i, narrative=CRISIS)) for i in calls])
             await eventually(lambda: service.incidents.held, timeout=30)
+            # Dispatch got recommendations beyond the usual bound (the store's outage buffer), not all of them.
+            published = len({r.key for r in out.records})
+            assert 10 < published < len(calls)
+            assert service.incidents.buffering
             # Held, not hung: the loop polls on (group membership, /livez) while the rows wait.
             before = service.incidents.last_iteration
             await asyncio.sleep(1.0)
             assert service.incidents.last_iteration > before + 0.5
             assert service.live()[0]
-            assert len({r.key for r in out.records}) < len(calls)  # fetching stopped: the store sets the pace
+            # Nothing committed past rows not written (every call came after the lock).
+            assert not any(service.incidents._committed.values()) and not any(service.incidents._pending.values())
         finally:
             lock.rollback()
             lock.close()
         await eventually(lambda: len({r.key for r in out.records}) == len(calls), timeout=60)
-        await eventually(lambda: not service.incidents.held, timeout=30)
+        await eventually(lambda: not service.incidents.held and not service.incidents.buffering, timeout=30)
         # Every call once: the batch handed back was read again, not handled twice, and not skipped.
         assert sorted(r.key.decode() for r in out.records) == sorted(calls)
         async with asyncio.timeout(30):

@@ -11,9 +11,11 @@ Rules it keeps (aiokafka's docs, arroyo, quix-streams):
   still becoming durable ahead of it; output still unacknowledged when its partitions are revoked is given
   up, uncommitted, so that no late re-send lands behind the next owner's output;
 - the loop keeps iterating (heartbeats, /livez) even when consumption is halted by the dead-letter guard, and
-  while the store is away: a batch that waits longer than ``HOLD_AFTER_SECONDS`` for the back-pressure bound is
-  handed back (its partitions sought to its first offsets) and fetching is paused until the store catches up,
-  so the member keeps polling (no ``max_poll_interval`` expiry, no rebalance) and /livez stays true.
+  while the store is away: a batch that waits longer than ``HOLD_AFTER_SECONDS`` for the back-pressure bound
+  first raises the bound to ``outage_buffer_records`` (output keeps going out, rows and commits wait), then, once
+  that is full, is handed back (its partitions sought to its first offsets) and fetching is paused until the
+  store catches up, so the member keeps polling (no ``max_poll_interval`` expiry, no rebalance) and /livez
+  stays true.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class GroupConsumer:
         on_abandon: Callable[[], None] | None = None,
         drain_seconds: float = 20.0,
         group_id: str | None = None,
+        outage_buffer_records: int = 0,
     ) -> None:
         self._topics = topics
         self.group_id = group_id or kafka.group_id
@@ -106,6 +109,10 @@ class GroupConsumer:
         self._pending: dict[TopicPartition, int] = {}
         self._in_flight: deque[Handled] = deque()
         self._max_in_flight_records = 2 * kafka.max_batch_records
+        # While the store is away (a batch waited HOLD_AFTER_SECONDS), batches go on being handled, their output
+        # published and their rows held, until this many records are in flight; then fetching is held.
+        self._outage_buffer_records = outage_buffer_records
+        self.buffering = False
         # The last offset this member committed per partition: a broker that comes back without it lost its state.
         self._committed: dict[TopicPartition, int] = {}
         self._idle = asyncio.Event()
@@ -200,6 +207,8 @@ class GroupConsumer:
                 if head is not None and not head.done():
                     wait = give_up_at - time.monotonic()
                     if wait <= 0:
+                        if self._start_buffering():
+                            continue  # the store is away: room for more output before holding
                         self._hold(batch)
                         return
                     await asyncio.wait({head}, timeout=wait)
@@ -246,11 +255,24 @@ class GroupConsumer:
             self.held = True
             log.warning("consumption_held", reason="outcome store behind", batches_waiting=len(self._in_flight))
 
+    def _start_buffering(self) -> bool:
+        """Enter the outage bound (see ``outage_buffer_records``); False when there is none or it is full."""
+        if self.buffering or self._outage_buffer_records <= self._max_in_flight_records:
+            return False
+        self.buffering = True
+        log.warning("store_outage_buffering", batches_waiting=len(self._in_flight),
+                    up_to_records=self._outage_buffer_records)
+        return True
+
     def _behind(self) -> bool:
         """Whether the batches still becoming durable are as many as the back-pressure bound allows."""
         in_flight = self._in_flight
-        return bool(in_flight) and (len(in_flight) >= MAX_IN_FLIGHT
-                                    or sum(h.records for h in in_flight) >= self._max_in_flight_records)
+        if not in_flight:
+            return False
+        records = sum(h.records for h in in_flight)
+        if self.buffering:
+            return records >= self._outage_buffer_records
+        return len(in_flight) >= MAX_IN_FLIGHT or records >= self._max_in_flight_records
 
     def _collect(self) -> None:
         """Move the offsets of batches that became durable, in order, into the commit; stop at one still running.
@@ -268,6 +290,9 @@ class GroupConsumer:
             for tp, offset in head.offsets.items():
                 if tp in assigned:  # a partition revoked meanwhile belongs to someone else now
                     self._pending[tp] = offset
+        if self.buffering and sum(h.records for h in self._in_flight) < self._max_in_flight_records:
+            self.buffering = False  # the store caught up: back to the usual bound
+            log.info("store_outage_buffer_drained")
 
     def _raise_if_broken(self) -> None:
         """A durable part that failed other than by shutdown (DeliveryAborted, cancelled) is a bug: raise it, so
