@@ -143,7 +143,8 @@ class IncidentProcessor:
         self.abort = asyncio.Event()
         # The batches in flight give up: at shutdown, or when their partitions are revoked (abandon_in_flight).
         self._give_up = asyncio.Event()
-        # The durable part of the newest batch: output acknowledged, then outcome rows written.
+        # The newest batch's acknowledgements, and its durable part (acknowledged, then outcome rows written).
+        self._last_ack: asyncio.Task[None] | None = None
         self._last_write: asyncio.Task[None] | None = None
         # Bound metric children once: label lookups per event are measurable on the hot path.
         self._outcome_counters = {
@@ -164,7 +165,7 @@ class IncidentProcessor:
         no longer waits on them: their partitions were revoked, and the input is redelivered to the next owner."""
         self._give_up.set()
         self._give_up = asyncio.Event()
-        self._last_write = None
+        self._last_ack = self._last_write = None
 
     def attach_outcomes(self, sink: OutcomeSink, premise: PremiseLookup | None) -> None:
         """The outcome store opens asynchronously at start, after the processor exists."""
@@ -191,9 +192,10 @@ class IncidentProcessor:
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self._metrics.open_incidents.set(len(self.book))
         if halted:
-            await durable
             self._metrics.dlq_guard_tripped.set(1)
-            raise ConsumptionHalted(halted, done)
+            # Its offsets are committed once its output is durable, as any batch's (not awaited here: with the
+            # store away that could be minutes, and the consume loop must go on iterating).
+            raise ConsumptionHalted(halted, done, durable)
         return Handled(done, durable)
 
     def process(self, batch: Batch, now: dt.datetime) -> tuple[BatchResult, dict[TopicPartition, int], str | None]:
@@ -231,25 +233,36 @@ class IncidentProcessor:
         previous one's, so a failure blocks everything after it, and the consumer loop commits a batch's
         offsets only once its durable part has completed.
         """
-        previous, give_up = self._last_write, self._give_up
+        previous_ack, previous, give_up = self._last_ack, self._last_write, self._give_up
         mark = self._producer.resent  # read before the first await: see bus.producer.Sending
         sending = await self._producer.enqueue(result.outgoing)
 
-        async def confirm_and_record() -> None:
-            if previous is not None:
-                await previous  # in order; a failed predecessor fails this one too (never committed past)
+        async def confirm() -> None:
+            # The acknowledgements form a chain of their own, so that output is confirmed (and re-sent if it
+            # must be) while the store is away, not only once the rows ahead of it are written.
+            if previous_ack is not None:
+                await previous_ack  # in order; a failed predecessor fails this one too
             resend = self._producer.resent_since(mark, sending.batch)
             await self._producer.confirm(sending, abort=give_up, resend=resend)
             if result.latencies:
                 acked = self._clock()
                 for occurred_at in result.latencies:
                     self._metrics.end_to_end_seconds.observe(max(0.0, (acked - occurred_at).total_seconds()))
+
+        acked = asyncio.create_task(confirm(), name="batch-acks")
+
+        async def record() -> None:
+            await acked  # rows say "published": never before the broker has it
+            if previous is not None:
+                await previous  # in order; a failed predecessor fails this one too (never committed past)
             if self._sink is not None and result.rows:
                 await self._sink.write(result.rows, give_up)
 
-        task = asyncio.create_task(confirm_and_record(), name="batch-durable")
-        # Every task in the chain fails when one does; the consumer reads the first, this reads the rest.
+        task = asyncio.create_task(record(), name="batch-durable")
+        # Every task in the chains fails when one does; the consumer reads the first, this reads the rest.
+        acked.add_done_callback(_retrieve)
         task.add_done_callback(_retrieve)
+        self._last_ack = acked
         self._last_write = task
         return task
 

@@ -212,3 +212,28 @@ async def test_feedback_waits_for_the_store_without_hanging_the_api_or_its_consu
         rows = await service.store._backend.fetch(  # type: ignore[attr-defined]
             "SELECT incident_id FROM feedback WHERE source = 'topic'")
         assert sorted(r[0] for r in rows) == sorted(calls)
+
+
+async def test_live_calls_one_per_fetch_keep_flowing_through_a_store_outage(broker, unique, tmp_path, monkeypatch):
+    """Live traffic is one call per fetch: the batch-count bound (16) is what fills first. Once buffering, it
+    stays on until the store has caught up: each later call is not made to wait out the hold delay again."""
+    from dispatch_bridge.bus import consumer as consumer_module
+
+    monkeypatch.setattr(consumer_module, "HOLD_AFTER_SECONDS", 0.3)
+    settings = settings_for(broker, unique, tmp_path)
+    calls = [f"INC-{n}" for n in range(24)]
+    async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
+        await produce(broker, settings.topics.units, [("P-1", unit_status("P-1"))])
+        await eventually(lambda: len(service.roster.units) == 1)
+        lock = sqlite3.connect(tmp_path / "outcomes.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            for call in calls:
+                await produce(broker, settings.topics.incidents, [(call, incident_event(call, narrative=CRISIS))])
+                await eventually(lambda c=call: c.encode() in {r.key for r in out.records}, timeout=20)
+            assert service.incidents.buffering and not service.incidents.held
+        finally:
+            lock.rollback()
+            lock.close()
+        await eventually(lambda: not service.incidents.buffering and service.incidents._pending == {}, timeout=60)
+        assert sorted(r.key.decode() for r in out.records) == sorted(calls)

@@ -50,6 +50,9 @@ Offsets = dict[TopicPartition, int]
 # batches of a few records each, whose acknowledgement and rows take longer than the next fetch: a bound of two
 # batches there made each new call wait on the rows of the call before last (measured: +2 ms at p50, 500/s).
 MAX_IN_FLIGHT = 16
+# While buffering through a store outage (see outage_buffer_records), batches are bounded by count too: fewer
+# than the producer's re-send log holds (bus.producer._RESEND_LOG), so ordering checks stay exact.
+MAX_IN_FLIGHT_BUFFERING = 2048
 # Longer than a healthy store ever takes (a 1,000-row batch: tens of ms), far shorter than max_poll_interval_ms.
 HOLD_AFTER_SECONDS = 5.0
 
@@ -76,9 +79,12 @@ PartitionsCallback = Callable[[set[TopicPartition]], None]
 class ConsumptionHalted(Exception):
     """Stop consuming but keep the process up (e.g. the dead-letter guard tripped). Carries safe offsets."""
 
-    def __init__(self, reason: str, offsets: dict[TopicPartition, int]) -> None:
+    def __init__(self, reason: str, offsets: dict[TopicPartition, int],
+                 durable: asyncio.Future[Any] | None = None) -> None:
         super().__init__(reason)
         self.offsets = offsets
+        # The halted batch's output still becoming durable: its offsets are committed once it is.
+        self.durable = durable
 
 
 class GroupConsumer:
@@ -108,6 +114,7 @@ class GroupConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
         self._in_flight: deque[Handled] = deque()
+        self._in_flight_records = 0  # the sum of their records, kept as they come and go
         self._max_in_flight_records = 2 * kafka.max_batch_records
         # While the store is away (a batch waited HOLD_AFTER_SECONDS), batches go on being handled, their output
         # published and their rows held, until this many records are in flight; then fetching is held.
@@ -229,13 +236,14 @@ class GroupConsumer:
             try:
                 done = await self._handler(batch)
             except ConsumptionHalted as halt:
-                done = halt.offsets
+                done = Handled(halt.offsets, halt.durable)
                 self.halted_reason = str(halt)
                 assert self._consumer is not None
                 self._consumer.pause(*self._consumer.assignment())
                 log.error("consumption_halted", reason=self.halted_reason)
             starts = {tp: records[0].offset for tp, records in batch.items() if records}
             count = sum(map(len, batch.values()))
+            self._in_flight_records += count
             self._in_flight.append(replace(done, starts=starts, records=count) if isinstance(done, Handled)
                                    else Handled(done, starts=starts, records=count))
             self._collect()
@@ -266,13 +274,12 @@ class GroupConsumer:
 
     def _behind(self) -> bool:
         """Whether the batches still becoming durable are as many as the back-pressure bound allows."""
-        in_flight = self._in_flight
-        if not in_flight:
+        batches, records = len(self._in_flight), self._in_flight_records
+        if not batches:
             return False
-        records = sum(h.records for h in in_flight)
         if self.buffering:
-            return records >= self._outage_buffer_records
-        return len(in_flight) >= MAX_IN_FLIGHT or records >= self._max_in_flight_records
+            return batches >= MAX_IN_FLIGHT_BUFFERING or records >= self._outage_buffer_records
+        return batches >= MAX_IN_FLIGHT or records >= self._max_in_flight_records
 
     def _collect(self) -> None:
         """Move the offsets of batches that became durable, in order, into the commit; stop at one still running.
@@ -285,13 +292,17 @@ class GroupConsumer:
             head = self._in_flight[0]
             if head.durable is not None:
                 if not head.durable.done() or head.durable.cancelled() or head.durable.exception() is not None:
-                    return
+                    break
             self._in_flight.popleft()
+            self._in_flight_records -= head.records
             for tp, offset in head.offsets.items():
                 if tp in assigned:  # a partition revoked meanwhile belongs to someone else now
                     self._pending[tp] = offset
-        if self.buffering and sum(h.records for h in self._in_flight) < self._max_in_flight_records:
-            self.buffering = False  # the store caught up: back to the usual bound
+        if self.buffering and len(self._in_flight) < MAX_IN_FLIGHT \
+                and self._in_flight_records < self._max_in_flight_records:
+            # The store caught up: back to the usual bound (not before: with one call per fetch the batch count
+            # is what fills, and leaving at the first completion would make every next call wait again).
+            self.buffering = False
             log.info("store_outage_buffer_drained")
 
     def _raise_if_broken(self) -> None:
@@ -414,6 +425,7 @@ class GroupConsumer:
                 if tp in owned:
                     read_again.setdefault(tp, start)
         self._in_flight.clear()
+        self._in_flight_records = 0
         log.warning("output_abandoned_on_revoke", batches=len(stuck), partitions_read_again=len(read_again))
         if not read_again or self._consumer is None:
             return
