@@ -46,6 +46,15 @@ class Metrics:
         self.produce_retries = Counter("dispatch_bridge_produce_retries", "Produce retries.", registry=r)
         # Gauge: unix time of the last consume-loop iteration (backs /livez).
         self.last_poll = Gauge("dispatch_bridge_last_poll_timestamp_seconds", "Last loop iteration.", registry=r)
+        # Gauge: 1 while a consumer (group: its consumer group) holds fetching because the outcome store is away
+        # and its outage buffer is full: for the incident group, recommendations are paused.
+        self.consumption_held = Gauge(
+            "dispatch_bridge_consumption_held", "1 while fetching is held for the outcome store.", ["group"],
+            registry=r)
+        # Gauge: records handled whose output or outcome rows are not yet written (their offsets wait).
+        self.unwritten_records = Gauge(
+            "dispatch_bridge_unwritten_records", "Records awaiting acknowledgement or outcome rows.", ["group"],
+            registry=r)
         # Gauge: 1 when ready (started, rules loaded, broker reachable, DLQ guard not tripped).
         self.ready = Gauge("dispatch_bridge_ready", "1 when the service is ready.", registry=r)
         # Gauge: 1 once the DLQ guard stopped consumption after too many consecutive invalid events.

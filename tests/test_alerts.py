@@ -98,6 +98,8 @@ MUTATIONS = {
     "lag_without_growth": ("sum by (consumergroup, topic) (delta(", "0 * sum by (consumergroup, topic) (delta("),
     "liveness_bound_off": ("(dispatch_bridge_last_poll_timestamp_seconds) > 60",
                            "(dispatch_bridge_last_poll_timestamp_seconds) > 6000"),
+    "held_any_group": ('(dispatch_bridge_consumption_held{group="dispatch-bridge"})',
+                       "(dispatch_bridge_consumption_held)"),
 }
 
 
@@ -121,7 +123,8 @@ def test_required_alerts_exist():
     names = {r["alert"] for r in rules()}
     assert {"DispatchBridgeConsumerLagGrowing", "DispatchBridgeDeadLetter", "DispatchBridgeNoRecommendations",
             "DispatchBridgeCITCoverageBelowMinimum", "DispatchBridgeRulesetReloadRejected",
-            "DispatchBridgeDLQGuardTripped", "DispatchBridgeNotReady", "DispatchBridgeLivenessStalled"} <= names
+            "DispatchBridgeDLQGuardTripped", "DispatchBridgeNotReady", "DispatchBridgeLivenessStalled",
+            "DispatchBridgeHeldForOutcomeStore"} <= names
 
 
 @pytest.mark.parametrize("rule", rules(), ids=lambda r: r["alert"])

@@ -130,6 +130,9 @@ async def test_while_the_store_is_away_calls_are_still_recommended_then_fetching
             published = len({r.key for r in out.records})
             assert 10 < published < len(calls)
             assert service.incidents.buffering
+            held = service.metrics.consumption_held.labels(settings.kafka.group_id)
+            await eventually(lambda: held._value.get() == 1)  # what DispatchBridgeHeldForOutcomeStore reads
+            assert service.metrics.unwritten_records.labels(settings.kafka.group_id)._value.get() >= 15
             # Held, not hung: the loop polls on (group membership, /livez) while the rows wait.
             before = service.incidents.last_iteration
             await asyncio.sleep(1.0)
@@ -142,6 +145,7 @@ async def test_while_the_store_is_away_calls_are_still_recommended_then_fetching
             lock.close()
         await eventually(lambda: len({r.key for r in out.records}) == len(calls), timeout=60)
         await eventually(lambda: not service.incidents.held and not service.incidents.buffering, timeout=30)
+        await eventually(lambda: held._value.get() == 0)
         # Every call once: the batch handed back was read again, not handled twice, and not skipped.
         assert sorted(r.key.decode() for r in out.records) == sorted(calls)
         async with asyncio.timeout(30):

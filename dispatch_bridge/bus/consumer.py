@@ -135,6 +135,8 @@ class GroupConsumer:
         self.hold_commits = False
         self.started = False
         self.last_iteration = time.time()
+        self._held_gauge = metrics.consumption_held.labels(self.group_id)
+        self._unwritten_gauge = metrics.unwritten_records.labels(self.group_id)
 
     @property
     def assignment(self) -> set[TopicPartition]:
@@ -325,6 +327,8 @@ class GroupConsumer:
     def _tick(self) -> None:
         self.last_iteration = time.time()
         self._metrics.last_poll.set(self.last_iteration)
+        self._held_gauge.set(self.held)
+        self._unwritten_gauge.set(self._in_flight_records)
 
     async def _commit(self, only: Iterable[TopicPartition] | None = None, force: bool = False) -> None:
         if self._consumer is None or not self._pending or self.hold_commits:
