@@ -87,10 +87,6 @@ class Service:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._rerank_wanted = asyncio.Event()
-        # The side rows' writer stops once both loops that add them (re-ranking, store upkeep) have ended: a
-        # re-ranking still being delivered at shutdown adds its rows after that.
-        self._side_row_sources = 2
-        self._side_rows_closed = asyncio.Event()
         self.broker_ok = False
         self.started = False
         self.stopping = False
@@ -143,17 +139,19 @@ class Service:
         self._spawn(self.personnel.run(self._stop), "personnel")
         self._spawn(self.feedback_consumer.run(self._stop), "feedback")
         self._spawn(self._housekeeping(), "housekeeping")
-        self._spawn(self._rerank_loop(), "rerank")
-        self._spawn(self._store_upkeep(), "store-upkeep")
-        self._spawn(self.side_rows.run(self._side_rows_closed, self.processor.abort), "side-rows")
+        # The side rows' writer stops once the loops that add rows have ended (a re-ranking still being delivered
+        # at shutdown adds its rows after the stop).
+        adding = [self._spawn(self._rerank_loop(), "rerank"), self._spawn(self._store_upkeep(), "store-upkeep")]
+        self._spawn(self.side_rows.run(_when_done(adding), self.processor.abort), "side-rows")
         self.started = True
         log.info("service_started", ruleset_version=ruleset.version, ruleset_sha256=ruleset.sha256[:12],
                  group_id=self.settings.kafka.group_id, incidents_topic=self.settings.topics.incidents)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stop.is_set():
@@ -242,25 +240,17 @@ class Service:
     async def _rerank_loop(self) -> None:
         """Re-rank when the roster changed. Requests made while one is delivered (the broker slow or away) are
         one re-ranking after it, over the roster as it is then."""
-        try:
-            while not self._stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._rerank_wanted.wait(), timeout=0.25)
-                if not self._rerank_wanted.is_set() or self._stop.is_set():
-                    continue
-                self._rerank_wanted.clear()
-                result = self.processor.rerank(self._needs_cit)
-                if result.outgoing:
-                    await self.producer.deliver(result.outgoing, abort=self.processor.abort)
-                if result.rows and self.side_rows is not None:
-                    self.side_rows.add(result.rows)
-        finally:
-            self._side_rows_source_ended()
-
-    def _side_rows_source_ended(self) -> None:
-        self._side_row_sources -= 1
-        if self._side_row_sources == 0:
-            self._side_rows_closed.set()
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rerank_wanted.wait(), timeout=0.25)
+            if not self._rerank_wanted.is_set() or self._stop.is_set():
+                continue
+            self._rerank_wanted.clear()
+            result = self.processor.rerank(self._needs_cit)
+            if result.outgoing:
+                await self.producer.deliver(result.outgoing, abort=self.processor.abort)
+            if result.rows and self.side_rows is not None:
+                self.side_rows.add(result.rows)
 
     # -- housekeeping -----------------------------------------------------------------------------------
 
@@ -297,27 +287,24 @@ class Service:
         next_purge = time.monotonic() + 60.0
         next_premises = time.monotonic() + PREMISE_REFRESH_SECONDS
         snapshot_hour: dt.datetime | None = None
-        try:
-            while not self._stop.is_set():
-                now_mono = time.monotonic()
-                now = self.clock()
-                hour = now.replace(minute=0, second=0, microsecond=0)
-                if hour != snapshot_hour:
-                    snapshot_hour = hour
-                    self._snapshot_coverage(hour, now)
-                if now_mono >= next_premises and self.recorder is not None:
-                    # Other instances' crisis calls, on event time; the overlap is re-read (merging is idempotent).
-                    next_premises = now_mono + PREMISE_REFRESH_SECONDS
-                    event_now = self.processor.book.watermark or now
-                    await self.recorder.refresh_premises(event_now - PREMISE_REFRESH_OVERLAP)
-                    self.recorder.premises.prune(event_now - dt.timedelta(days=self.settings.store.premise_window_days))
-                if now_mono >= next_purge and self.store is not None:
-                    next_purge = now_mono + self.settings.store.purge_interval_hours * 3600
-                    await self._purge(now)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=0.25)
-        finally:
-            self._side_rows_source_ended()
+        while not self._stop.is_set():
+            now_mono = time.monotonic()
+            now = self.clock()
+            hour = now.replace(minute=0, second=0, microsecond=0)
+            if hour != snapshot_hour:
+                snapshot_hour = hour
+                self._snapshot_coverage(hour, now)
+            if now_mono >= next_premises and self.recorder is not None:
+                # Other instances' crisis calls, on event time; the overlap is re-read (merging is idempotent).
+                next_premises = now_mono + PREMISE_REFRESH_SECONDS
+                event_now = self.processor.book.watermark or now
+                await self.recorder.refresh_premises(event_now - PREMISE_REFRESH_OVERLAP)
+                self.recorder.premises.prune(event_now - dt.timedelta(days=self.settings.store.premise_window_days))
+            if now_mono >= next_purge and self.store is not None:
+                next_purge = now_mono + self.settings.store.purge_interval_hours * 3600
+                await self._purge(now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=0.25)
 
     async def _check_broker(self) -> None:
         try:
@@ -425,3 +412,10 @@ class Service:
 
     def owned_partitions(self) -> set[TopicPartition]:
         return self.incidents.assignment
+
+
+def _when_done(tasks: list[asyncio.Task[None]]) -> asyncio.Event:
+    """An event set once every task has ended, however it ended."""
+    done = asyncio.Event()
+    asyncio.gather(*tasks, return_exceptions=True).add_done_callback(lambda _: done.set())
+    return done

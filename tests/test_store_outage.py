@@ -5,8 +5,11 @@ real PostgreSQL with a table locked by another session)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -23,6 +26,19 @@ from tests.pg import pg_server, pg_url  # noqa: F401
 CRISIS = ["CALLER SAYS HER SON IS SUICIDAL AND HEARING VOICES, OFF HIS MEDS"]
 CIT_VALID = dt.date(2030, 1, 1)
 WINDOW = (T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=1))
+
+
+@contextlib.contextmanager
+def store_held_by_another_writer(tmp_path: Path) -> Iterator[None]:
+    """The service's SQLite store locked by another writer: each write attempt waits out the busy timeout and
+    fails, as when the store is away."""
+    lock = sqlite3.connect(tmp_path / "outcomes.db", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        lock.rollback()
+        lock.close()
 
 
 def _cit_unit(unit_id: str, status: str, minute: int, north: float) -> dict:
@@ -48,10 +64,8 @@ async def test_re_rankings_go_out_while_the_store_is_away_and_their_rows_land_af
             while await _first_choices(service) != ["P-PLAIN"]:
                 await asyncio.sleep(0.05)
 
-        # The store goes away: another writer holds it locked (each attempt waits out SQLite's busy timeout).
-        lock = sqlite3.connect(tmp_path / "outcomes.db", isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")
-        try:
+        # The store goes away.
+        with store_held_by_another_writer(tmp_path):
             retries = service.metrics.store_retries._value.get()
             await produce(broker, settings.topics.units, [("P-FAR", _cit_unit("P-FAR", "available", 5, 0.02))])
             await eventually(lambda: len(out.for_incident("INC-W")) == 2, timeout=20)
@@ -62,9 +76,6 @@ async def test_re_rankings_go_out_while_the_store_is_away_and_their_rows_land_af
             assert [r["candidates"][0]["unit_id"] for r in out.for_incident("INC-W")] == ["P-PLAIN", "P-FAR",
                                                                                            "P-NEAR"]
             assert service.ready()[0], "readiness is the broker's and the consumer's, not the store's"
-        finally:
-            lock.rollback()
-            lock.close()
         async with asyncio.timeout(30):
             while await _first_choices(service) != ["P-PLAIN", "P-FAR", "P-NEAR"]:
                 await asyncio.sleep(0.1)
@@ -121,9 +132,7 @@ async def test_while_the_store_is_away_calls_are_still_recommended_then_fetching
     async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
         await produce(broker, settings.topics.units, [("P-1", unit_status("P-1"))])
         await eventually(lambda: len(service.roster.units) == 1)
-        lock = sqlite3.connect(tmp_path / "outcomes.db", isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")
-        try:
+        with store_held_by_another_writer(tmp_path):
             await produce(broker, settings.topics.incidents, [(i, incident_event(i, narrative=CRISIS)) for i in calls])
             await eventually(lambda: service.incidents.held, timeout=30)
             # Dispatch got recommendations beyond the usual bound (the store's outage buffer), not all of them.
@@ -140,9 +149,6 @@ async def test_while_the_store_is_away_calls_are_still_recommended_then_fetching
             assert service.live()[0]
             # Nothing committed past rows not written (every call came after the lock).
             assert not any(service.incidents._committed.values()) and not any(service.incidents._pending.values())
-        finally:
-            lock.rollback()
-            lock.close()
         await eventually(lambda: len({r.key for r in out.records}) == len(calls), timeout=60)
         await eventually(lambda: not service.incidents.held and not service.incidents.buffering, timeout=30)
         await eventually(lambda: held._value.get() == 0)
@@ -192,9 +198,7 @@ async def test_feedback_waits_for_the_store_without_hanging_the_api_or_its_consu
     async with running(settings) as service:
         client = TestClient(TestServer(build_app(service)))
         await client.start_server()
-        lock = sqlite3.connect(tmp_path / "outcomes.db", isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")
-        try:
+        with store_held_by_another_writer(tmp_path):
             started = asyncio.get_running_loop().time()
             async with asyncio.timeout(15):  # answered, not held while the store is away
                 refused = await client.post("/v1/incidents/INC-0/feedback", headers={"Authorization": "Bearer t"},
@@ -207,10 +211,7 @@ async def test_feedback_waits_for_the_store_without_hanging_the_api_or_its_consu
             before = service.feedback_consumer.last_iteration
             await asyncio.sleep(1.0)
             assert service.feedback_consumer.last_iteration > before + 0.5  # polling on, not hung
-        finally:
-            lock.rollback()
-            lock.close()
-            await client.close()
+        await client.close()
         await eventually(lambda: not service.feedback_consumer.held and service.feedback_consumer._pending == {},
                          timeout=60)
         rows = await service.store._backend.fetch(  # type: ignore[attr-defined]
@@ -229,15 +230,10 @@ async def test_live_calls_one_per_fetch_keep_flowing_through_a_store_outage(brok
     async with running(settings) as service, TopicReader(broker, settings.topics.recommendations) as out:
         await produce(broker, settings.topics.units, [("P-1", unit_status("P-1"))])
         await eventually(lambda: len(service.roster.units) == 1)
-        lock = sqlite3.connect(tmp_path / "outcomes.db", isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")
-        try:
+        with store_held_by_another_writer(tmp_path):
             for call in calls:
                 await produce(broker, settings.topics.incidents, [(call, incident_event(call, narrative=CRISIS))])
                 await eventually(lambda c=call: c.encode() in {r.key for r in out.records}, timeout=20)
             assert service.incidents.buffering and not service.incidents.held
-        finally:
-            lock.rollback()
-            lock.close()
         await eventually(lambda: not service.incidents.buffering and service.incidents._pending == {}, timeout=60)
         assert sorted(r.key.decode() for r in out.records) == sorted(calls)
