@@ -228,6 +228,45 @@ async def test_merge_keeps_initial_and_final_facts(store_url: str) -> None:
         await store.close()
 
 
+def shuffled_revisions(incidents: int = 60, revisions: int = 6) -> list:
+    """Every revision of many incidents in one shuffled batch: rows of one key land in different chunks of a
+    multi-row statement and in every order."""
+    import random
+
+    rng = random.Random(7)
+    records: list = []
+    for n in range(incidents):
+        for rev in range(revisions):
+            when = T0 + dt.timedelta(minutes=n + rev)
+            units = tuple({"unit_id": f"U{(n + k) % 9}", "dispatched_at": when if rev % 2 else None,
+                           "on_scene_at": when if rev == revisions - 1 else None} for k in range(rev % 3))
+            records.append(IncidentSeen(
+                event(f"M{n}", rev, when, ("WELFARE", "EDP", "SUICIDAL")[(n + rev) % 3], units=units,
+                      address=f"{n % 7} Main St", disposition=("MCT-UNAV",) if rev == revisions - 1 else ()),
+                CRISIS if (n + rev) % 4 == 0 else CALM, frozenset({"U1", "U4"})))
+        records.append(RosterSnapshot(T0 + dt.timedelta(minutes=n), {"D1": (n % 5, n % 3)}))
+    rng.shuffle(records)
+    return records
+
+
+async def test_one_big_batch_merges_exactly_as_record_by_record(store_url: str) -> None:
+    store = await opened(store_url, disposition_reasons={"MCT-UNAV": "team_unavailable"})
+    try:
+        records = shuffled_revisions()
+        await store.write(records)
+        together = await dump(store)
+        async with store._backend.transaction() as tx:  # type: ignore[attr-defined]
+            for table in together:
+                await tx.execute(f"DELETE FROM {table}")
+        for record in records:
+            await store.write([record])
+        assert await dump(store) == together
+        assert len(together["incidents"]) == 60 and len(together["incident_units"]) > 100
+        assert len(together["crisis_premises"]) > 30 and len(together["feedback"]) == 60
+    finally:
+        await store.close()
+
+
 async def test_roster_hour_keeps_the_lowest_count(store_url: str) -> None:
     store = await opened(store_url)
     try:
