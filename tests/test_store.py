@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import sqlite3
-import time
 
 import asyncpg
 import pytest
@@ -231,8 +231,6 @@ async def test_merge_keeps_initial_and_final_facts(store_url: str) -> None:
 def shuffled_revisions(incidents: int = 60, revisions: int = 6) -> list:
     """Every revision of many incidents in one shuffled batch: rows of one key land in different chunks of a
     multi-row statement and in every order."""
-    import random
-
     rng = random.Random(7)
     records: list = []
     for n in range(incidents):
@@ -469,21 +467,15 @@ def thousand(offset: int) -> list:
     return records
 
 
-async def test_batch_of_1000_records_is_fast(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_batches_of_1000_records_land_whole(store_url: str) -> None:
+    # How long a batch takes is measured in bench/ (breakdown: the store write per row), never asserted here.
     store = await opened(store_url)
     try:
-        await store.write(thousand(0))  # warm up (prepared statements, page cache)
-        timings = []
-        for round_ in range(1, 4):
-            records = thousand(round_ * 10_000)
-            started = time.perf_counter()
-            await store.write(records)
-            timings.append(time.perf_counter() - started)
-        best = min(timings)
-        with capsys.disabled():
-            print(f"\n[outcome store] {store.backend_name}: {best * 1000:.1f} ms per 1,000-record batch "
-                  f"(best of {len(timings)}: {', '.join(f'{t * 1000:.0f}' for t in timings)} ms)")
-        assert best < 1.0, f"{store.backend_name} took {best:.3f}s for 1,000 records"
-        assert len((await dump(store))["incidents"]) == 3200
+        for round_ in range(4):
+            await store.write(thousand(round_ * 10_000))
+        rows = await dump(store)
+        assert len(rows["incidents"]) == 3200 and len(rows["recommendations"]) == 800
+        # Every call ends as EDP, a crisis nature: each has a premise row, flagged or not.
+        assert len(rows["incident_units"]) == 1600 and len(rows["crisis_premises"]) == 3200
     finally:
         await store.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from dispatch_bridge import domain
 from dispatch_bridge.contracts import IncidentEvent
-from dispatch_bridge.triage import Ruleset, TriageContext, load_ruleset, triage
+from dispatch_bridge.triage import Ruleset, TriageContext, TriageMemo, load_ruleset, triage
 
 REPO = Path(__file__).resolve().parents[1]
 TIERS = {
@@ -145,7 +144,8 @@ def test_odd_text_never_breaks_the_contract(ruleset: Ruleset, comments: tuple[st
     assert result.response in TIERS and 0.0 <= result.score <= 1.0
 
 
-def test_a_1kb_narrative_is_fast(ruleset: Ruleset) -> None:
+def test_a_1kb_narrative_is_read_whole_and_the_memo_gives_the_same_answer(ruleset: Ruleset) -> None:
+    # Speed is measured in bench/ (rules_scaling, breakdown), never asserted here.
     narrative = (
         "RP IS NEIGHBOR. STATES MALE SUBJ IN APT 3B YELLING AND BANGING ON WALLS SINCE 0200. RP ADV SUBJ HAS HX OF "
         "SCHIZOPHRENIA AND IS OFF HIS MEDS PER FAMILY. SUBJ WAS SEEN IN HALLWAY EARLIER TALKING TO HIMSELF. "
@@ -155,15 +155,16 @@ def test_a_1kb_narrative_is_fast(ruleset: Ruleset) -> None:
         "MAIN ST. RP LOST SIGHT. UPDATE 0224: 2ND CALLER REPORTS SAME SUBJ IN ROADWAY, CARS SWERVING. "
     )
     call = event("DISTURB", narrative[:1024])
-    for _ in range(200):
-        triage(call, ruleset)
-    rounds = 2000
-    started = time.perf_counter()
-    for _ in range(rounds):
-        triage(call, ruleset)
-    per_event = (time.perf_counter() - started) / rounds
-    # The target is well under 50 us; a generous bound keeps this stable on a busy shared CI machine.
-    assert per_event < 500e-6, f"{per_event * 1e6:.1f} us per event"
+    result = triage(call, ruleset)
+    assert result.crisis and result.response == "mobile_crisis" and not result.safety_flags
+    evidence = {reason.rule: reason.evidence for reason in result.reasons}
+    # Facts from the start, the middle and past 900 characters of the narrative all count.
+    assert evidence["psychosis-signs"] == "schizophrenia"
+    assert evidence["off-medication"] == "off his meds"
+    assert evidence["erratic-behavior"] == "screaming at cars"
+    memo = TriageMemo()
+    assert triage(call, ruleset, None, memo) == result
+    assert triage(call, ruleset, None, memo) == result  # the second time from the memo
 
 
 def test_no_wall_clock_in_the_core() -> None:
