@@ -36,6 +36,7 @@ WHATIF = {"bridge what-if: gc tuned": whatif.VARIANTS["gc"],
           "bridge what-if: gc tuned + premise history off": whatif.VARIANTS["gc+no-premise"]}
 BENCH = Path(__file__).resolve().parent
 FLAGGED_ONLY = {"DISPATCH_BRIDGE_PROCESSING__LOG_EVERY_EVENT": "false"}
+MIXED = "(mixed traffic)"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=500.0, help="paced crisis events per second for latency")
     p.add_argument("--latency-seconds", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of paced warm-up before latency counts")
+    p.add_argument("--mix-seconds", type=float, default=20.0,
+                   help="latency in the backlog's mix of traffic at --rate, timing the new crisis calls in it "
+                        "(about 2%% of the records; 0 skips)")
     p.add_argument("--scale-out", type=int, default=2,
                    help="also measure latency with this many bridge instances in one consumer group (1: skip)")
     p.add_argument("--memory-events", type=int, default=200_000, help="events in the memory replay")
@@ -191,14 +195,20 @@ async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, An
     runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "bridge": []} | {name: [] for name in variants}
     if scaled:
         runs[scaled] = []
+    mixed = [f"passthrough {MIXED}", f"bridge {MIXED}"] if args.mix_seconds > 0 else []
+    runs |= {name: [] for name in mixed}
     notes: list[str] = []
     for n in range(args.runs):
         order = ["bridge", "passthrough"] if n % 2 == 0 else ["passthrough", "bridge"]
-        for who in order + list(variants) + ([scaled] if scaled in runs else []):
-            kind = "passthrough" if who == "passthrough" else "bridge"
+        order += list(variants) + ([scaled] if scaled in runs else []) + (mixed if n % 2 == 0 else mixed[::-1])
+        for who in order:
+            kind = "passthrough" if who.startswith("passthrough") else "bridge"
+            mix = args.unit_share if who in mixed else None
             try:
-                row = await phases.latency(bench, kind, roster_topic, args.rate, args.latency_seconds, args.warmup,
-                                           extra_env=variants.get(who), instances=args.scale_out if who == scaled else 1)
+                row = await phases.latency(bench, kind, roster_topic, args.rate,
+                                           args.mix_seconds if mix is not None else args.latency_seconds,
+                                           args.warmup, extra_env=variants.get(who),
+                                           instances=args.scale_out if who == scaled else 1, mix=mix)
             except RuntimeError as exc:
                 if who != scaled:
                     raise
@@ -215,14 +225,20 @@ async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, An
     for who, rows in runs.items():
         row = {key: report.spread([r[key] for r in rows]) for key in ("p50_ms", "p99_ms", "max_ms")}
         row["sent"], row["received"] = sum(r["sent"] for r in rows), sum(r["received"] for r in rows)
-        if who != "passthrough":
-            pairs = list(zip(rows, runs["passthrough"], strict=True))
+        if not who.startswith("passthrough"):
+            pairs = list(zip(rows, runs[f"passthrough {MIXED}" if who.endswith(MIXED) else "passthrough"],
+                             strict=True))
             row["added_p50_ms"] = report.spread([b["p50_ms"] - p["p50_ms"] for b, p in pairs])
             row["added_p99_ms"] = report.spread([b["p99_ms"] - p["p99_ms"] for b, p in pairs])
         contenders[who] = row
-    return {"rate": args.rate, "seconds": args.latency_seconds, "warmup": args.warmup, "contenders": contenders,
-            "added_p50_ms": contenders["bridge"]["added_p50_ms"], "added_p99_ms": contenders["bridge"]["added_p99_ms"],
-            "runs": runs, "notes": notes}
+    out = {"rate": args.rate, "seconds": args.latency_seconds, "warmup": args.warmup, "contenders": contenders,
+           "added_p50_ms": contenders["bridge"]["added_p50_ms"], "added_p99_ms": contenders["bridge"]["added_p99_ms"],
+           "runs": runs, "notes": notes}
+    if mixed:
+        out["mix"] = {"seconds": args.mix_seconds, "unit_share": args.unit_share,
+                      "added_p50_ms": contenders[mixed[1]]["added_p50_ms"],
+                      "added_p99_ms": contenders[mixed[1]]["added_p99_ms"]}
+    return out
 
 
 def rules(args: argparse.Namespace) -> dict[str, Any]:
@@ -272,6 +288,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                      "ok": lat["added_p50_ms"]["median"] <= 5})
         rows.append({"target": "latency added at p99 <= 20 ms",
                      "measured": report.fmt(lat["added_p99_ms"], 1, " ms"), "ok": lat["added_p99_ms"]["median"] <= 20})
+        mix = lat.get("mix")
+        if mix:
+            # The target's other reading: 500 events/s of a CAD's whole feed, timed on the crisis calls in it.
+            for q, bound in (("p50", 5), ("p99", 20)):
+                rows.append({"target": f"same, {q}, in the backlog's mix of traffic (new crisis calls timed)",
+                             "measured": report.fmt(mix[f"added_{q}_ms"], 1, " ms"),
+                             "ok": mix[f"added_{q}_ms"]["median"] <= bound})
     rules_ = results.get("rules")
     if rules_:
         rows.append({"target": "rules: 5,000 vs 50 phrases < 2x per event", "measured": report.fmt(rules_["ratio"], 2, "x"),

@@ -53,6 +53,7 @@ async def run(args: argparse.Namespace) -> None:
     reporter = asyncio.create_task(progress.report(args.interval))
     output = args.output
     burn = args.burn_us / 1e6
+    marked = args.forward_marked or None
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=args.poll_timeout_ms, max_records=args.max_records)
@@ -63,7 +64,11 @@ async def run(args: argparse.Namespace) -> None:
                 for record in records:
                     if burn:
                         _spin(burn)
-                    futures.append(await producer.send(output, record.value, key=record.key, headers=record.headers))
+                    if marked is not None and not any(name == args.forward_marked for name, _ in record.headers):
+                        continue
+                    headers = record.headers  # aiokafka reads a tuple, and sends only a list
+                    futures.append(await producer.send(output, record.value, key=record.key,
+                                                       headers=list(headers) if headers else headers))
             await asyncio.gather(*futures)
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
             for tp, records in batch.items():
@@ -96,6 +101,8 @@ def main() -> None:
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
     parser.add_argument("--interval", type=float, default=0.25)
     parser.add_argument("--burn-us", type=float, default=0.0, help="CPU to spin per record (a stand-in for work)")
+    parser.add_argument("--forward-marked", default="",
+                        help="forward only records with this header (the rest are consumed and committed)")
     args = parser.parse_args()
     try:
         asyncio.run(run(args))

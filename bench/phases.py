@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from bench.procs import Measured
-from bench.traffic import DEFAULT_RULES, Traffic, backlog, crisis_events
+from bench.traffic import DEFAULT_RULES, Traffic, backlog, crisis_events, marked_backlog
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,10 @@ class Bench:
         return Measured(f"bridge[{log_level}]", args, env, self.workdir / f"{member}.log",
                         output_topic=f"{group}.recommendations")
 
-    def passthrough(self, topics: dict[str, str], expect: dict[str, int], burn_us: float = 0.0) -> Measured:
-        """``topics`` maps input topic -> stream name (incidents / units); ``burn_us`` of CPU spun per record."""
+    def passthrough(self, topics: dict[str, str], expect: dict[str, int], burn_us: float = 0.0,
+                    forward_marked: bool = False) -> Measured:
+        """``topics`` maps input topic -> stream name (incidents / units); ``burn_us`` of CPU spun per record;
+        ``forward_marked``: forward only the records the driver timed (``TIMED_HEADER``), consume the rest."""
         group = self.name("passthrough")
         output = f"{group}.out"
         k = self.knobs
@@ -161,6 +163,8 @@ class Bench:
         args += [f"--expect={s}={n}" for s, n in expect.items()]
         if burn_us:
             args += ["--burn-us", str(burn_us)]
+        if forward_marked:
+            args += ["--forward-marked", TIMED_HEADER]
         return Measured("passthrough", args, {}, self.workdir / f"{group}.log", output_topic=output)
 
 
@@ -292,13 +296,17 @@ def percentile(values: list[float], share: float) -> float:
 
 async def latency(bench: Bench, who: str, roster_topic: str, rate: float, seconds: float, warmup: float,
                   timeout: float = 120, extra_env: dict[str, str] | None = None,
-                  instances: int = 1, burn_us: float = 0.0) -> dict[str, Any]:
-    """Produce crisis events at ``rate``/s; time each from just before ``send`` to its output record's arrival.
+                  instances: int = 1, burn_us: float = 0.0, mix: float | None = None) -> dict[str, Any]:
+    """Produce events at ``rate``/s; time each crisis call from just before ``send`` to its output's arrival.
 
-    ``instances`` > 1 runs that many bridge processes in one consumer group (horizontal scale-out): the input's
-    partitions are shared between them, and each keeps the whole roster, as in production.
+    By default every event is a new crisis call. With ``mix`` (the share of unit/AVL records) the events are the
+    backlog's mix instead (AVL, ordinary calls, updates, closes) and only the records that open a crisis call are
+    timed: the passthrough forwards every record, the bridge applies the AVL to its roster. ``instances`` > 1 runs
+    that many bridge processes in one consumer group (horizontal scale-out): the input's partitions are shared
+    between them, and each keeps the whole roster, as in production.
     """
     incidents = bench.name(f"latency.{who}")
+    units = roster_topic
     await bench.create_topics([incidents])
     members: list[Measured] = []
     if who == "bridge":
@@ -306,7 +314,16 @@ async def latency(bench: Bench, who: str, roster_topic: str, rate: float, second
         members = [bench.bridge(incidents, roster_topic, "WARNING", {}, ready_units=len(bench.traffic.roster),
                                 extra_env=extra_env, group=group, instance=n) for n in range(instances)]
     else:
-        members = [bench.passthrough({incidents: "incidents"}, {}, burn_us=burn_us)]
+        streams = {incidents: "incidents"}
+        if mix is not None:
+            # Its own unit topic: it forwards the run's AVL, not the roster preloaded for the bridges.
+            units = bench.name(f"latency.{who}.units")
+            await bench.create_topics([units])
+            streams[units] = "units"
+        # In the mix it forwards what the bridge answers, the crisis calls (marked by the driver), and consumes
+        # the rest as the bridge does: forwarding every record would load the broker with 50 times the bridge's
+        # output and slow the passthrough's own hop (measured: +15 ms at p50 beside the bridge's figure).
+        members = [bench.passthrough(streams, {}, burn_us=burn_us, forward_marked=mix is not None)]
         await bench.create_topics([members[0].output_topic])
     measured = members[0]
     for member in members:
@@ -334,12 +351,13 @@ async def latency(bench: Bench, who: str, roster_topic: str, rate: float, second
         await producer.start()
         try:
             tag = f"{who}{bench.prefix}"
-            warm = crisis_events(bench.traffic, int(rate * warmup), f"W{tag}")
-            await _paced(producer, incidents, warm, rate, {})
-            await _arrival(received, [k for k, _ in warm], 30)
-            events = crisis_events(bench.traffic, int(rate * seconds), f"M{tag}")
+            warm, events = _latency_events(bench.traffic, incidents, units, int(rate * warmup),
+                                           int(rate * seconds), mix, tag)
+            warm_sent: dict[bytes, float] = {}
+            await _paced(producer, warm, rate, warm_sent, mix is not None)
+            await _arrival(received, list(warm_sent), 30)
             sent: dict[bytes, float] = {}
-            await _paced(producer, incidents, events, rate, sent)
+            await _paced(producer, events, rate, sent, mix is not None)
         finally:
             await producer.stop()
         await _arrival(received, list(sent), 30)
@@ -357,16 +375,36 @@ async def latency(bench: Bench, who: str, roster_topic: str, rate: float, second
             "p99_ms": percentile(ms, 0.99), "max_ms": max(ms), "rate": rate}
 
 
-async def _paced(producer: AIOKafkaProducer, topic: str, events: list[tuple[bytes, bytes]], rate: float,
-                 sent: dict[bytes, float]) -> None:
+# (topic, key, value, timed): a timed record's send time is kept under its key.
+Paced = tuple[str, bytes, bytes, bool]
+# On the timed records of mixed traffic, for a passthrough that forwards only those (the bridge ignores it).
+TIMED_HEADER = "bench-timed"
+
+
+def _latency_events(traffic: Traffic, incidents: str, units: str, warm: int, measured: int, mix: float | None,
+                    tag: str) -> tuple[list[Paced], list[Paced]]:
+    """The warm-up's records and the measured ones: new crisis calls only, or the backlog's mix (``mix``)."""
+    if mix is None:
+        return ([(incidents, k, v, True) for k, v in crisis_events(traffic, warm, f"W{tag}")],
+                [(incidents, k, v, True) for k, v in crisis_events(traffic, measured, f"M{tag}")])
+    topics = {"incidents": incidents, "units": units}
+    stream = [(topics[kind], k, v, opens_crisis)
+              for kind, k, v, opens_crisis in marked_backlog(traffic, warm + measured, mix, tag=f"X{tag}")]
+    return stream[:warm], stream[warm:]
+
+
+async def _paced(producer: AIOKafkaProducer, events: list[Paced], rate: float, sent: dict[bytes, float],
+                 mark: bool) -> None:
     started = time.perf_counter()
     futures = []
-    for n, (key, value) in enumerate(events):
+    for n, (topic, key, value, timed) in enumerate(events):
         delay = started + n / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        sent[key] = time.perf_counter()
-        futures.append(await producer.send(topic, value, key=key))
+        headers = [(TIMED_HEADER, b"1")] if timed and mark else None
+        if timed:
+            sent[key] = time.perf_counter()
+        futures.append(await producer.send(topic, value, key=key, headers=headers))
     await asyncio.gather(*futures)
 
 

@@ -197,6 +197,14 @@ def backlog(traffic: Traffic, events: int, unit_share: float, seed: int = 3,
             tag: str = "b") -> Iterator[tuple[str, bytes, bytes]]:
     """``events`` records, ``(kind, key, value)`` with kind ``incidents`` or ``units``: whole shift copies of
     incident events in timeline order, interleaved with AVL traffic so about ``unit_share`` of them are units."""
+    for kind, key, value, _ in marked_backlog(traffic, events, unit_share, seed, tag):
+        yield kind, key, value
+
+
+def marked_backlog(traffic: Traffic, events: int, unit_share: float, seed: int = 3,
+                   tag: str = "b") -> Iterator[tuple[str, bytes, bytes, bool]]:
+    """``backlog`` with a mark on each record that opens a crisis call (an ``incident.created`` that triages as a
+    crisis: each earns the call's first recommendation)."""
     rng = random.Random(seed)
     avl = AvlStream(traffic, seed)
     templates = traffic.incidents
@@ -204,10 +212,11 @@ def backlog(traffic: Traffic, events: int, unit_share: float, seed: int = 3,
     for _ in range(events):
         if rng.random() < unit_share:
             key, value = avl.next()
-            yield "units", key, value
+            yield "units", key, value, False
             continue
-        key, value = incident_copy(templates[position], f"{tag}{copy}".encode(), copy + 1)
-        yield "incidents", key, value
+        template = templates[position]
+        key, value = incident_copy(template, f"{tag}{copy}".encode(), copy + 1)
+        yield "incidents", key, value, template.crisis and template.created
         position += 1
         if position == len(templates):
             position, copy = 0, copy + 1

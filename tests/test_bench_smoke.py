@@ -31,7 +31,7 @@ def test_traffic_is_realistic_and_padding_never_changes_triage() -> None:
 def test_bench_runs_tiny_and_writes_results(tmp_path: Path) -> None:
     out = tmp_path / "out"
     code = main(["--runs", "1", "--events", "400", "--memory-events", "400", "--latency-seconds", "0.5",
-                 "--warmup", "0.2", "--calls", "40", "--session-timeout-ms", "2000", "--no-info",
+                 "--mix-seconds", "3", "--warmup", "0.2", "--calls", "40", "--session-timeout-ms", "2000", "--no-info",
                  "--skip", "rules,ranking,profile", "--out-dir", str(out), "--workdir", str(tmp_path / "work")])
     assert code == 0
     text = (out / "results.md").read_text()
@@ -52,7 +52,10 @@ def test_bench_runs_tiny_and_writes_results(tmp_path: Path) -> None:
     first, second = (member[0] for member in scaled["assignments"])
     assert first and second
     assert sorted(first + second) == list(range(6))
-    for who in ("bridge", "passthrough"):
+    for who in ("bridge", "passthrough", "bridge (mixed traffic)", "passthrough (mixed traffic)"):
         row = results["latency"]["contenders"][who]
-        assert row["received"] == row["sent"] > 0  # every paced event came out the far end
+        assert row["received"] == row["sent"] > 0  # every timed event came out the far end
+    # In the mix only the new crisis calls are timed: a few in a hundred records, not every one.
+    assert 0 < results["latency"]["contenders"]["bridge (mixed traffic)"]["sent"] < 0.1 * 500 * 3
+    assert "same, p50, in the backlog's mix of traffic" in text
     assert results["memory"]["events"] == 400 + 1000  # the replay plus the roster read first
