@@ -127,9 +127,10 @@ def render(results: dict[str, Any]) -> str:
                 f"`(mixed traffic)`: {lat['rate']:.0f} events/s of the backlog's mix for {mix['seconds']:.0f} s "
                 f"(a share of {mix['unit_share']:.0%} unit/AVL records, the rest calls' created / updated / "
                 "closed snapshots, crisis or not), the same warm-up; only the records that open a crisis call "
-                "are timed (about 2% of the records). The passthrough forwards every record; the bridge applies "
-                "the AVL to its roster and publishes a recommendation for each new crisis call. Its added "
-                "latency is against the passthrough of the same traffic.",
+                "are timed (about 2% of the records). The passthrough consumes every record and forwards the "
+                "timed ones (marked by a header); the bridge applies the AVL to its roster and publishes a "
+                "recommendation for each new crisis call. Its added latency is against the passthrough of the "
+                "same traffic.",
                 "",
             ]
         out += [
