@@ -119,7 +119,7 @@ def _fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]
 # Multi-row statements of these sizes, largest first (at most 64 x 21 parameters): a 1,000-row batch is about
 # twenty statements, and the few distinct texts stay in the connection's statement cache. Not larger: each size of
 # each statement stays prepared there, and 256-row ones raised the million-event replay's peak RSS by about 4 MB
-# (129 MB in three runs, 125 MB in two with 64) for a few milliseconds per 1,000 rows.
+# (129 MB in three runs, 125 MB in three with 64) for a few milliseconds per 1,000 rows.
 _CHUNK_SIZES = (64, 16, 4, 1)
 # "VALUES ($1, $2, ..., $n)" in the shared SQL, before the SQLite rewrite; anything else keeps executemany.
 _ROW_VALUES = re.compile(r"VALUES \((\$\d+(?:, \$\d+)*)\)")
