@@ -64,7 +64,7 @@ async def run(args: argparse.Namespace) -> None:
                 for record in records:
                     if burn:
                         _spin(burn)
-                    if marked is not None and not any(name == args.forward_marked for name, _ in record.headers):
+                    if marked is not None and not any(name == marked for name, _ in record.headers):
                         continue
                     headers = record.headers  # aiokafka reads a tuple, and sends only a list
                     futures.append(await producer.send(output, record.value, key=record.key,

@@ -301,7 +301,8 @@ async def latency(bench: Bench, who: str, roster_topic: str, rate: float, second
 
     By default every event is a new crisis call. With ``mix`` (the share of unit/AVL records) the events are the
     backlog's mix instead (AVL, ordinary calls, updates, closes) and only the records that open a crisis call are
-    timed: the passthrough forwards every record, the bridge applies the AVL to its roster. ``instances`` > 1 runs
+    timed (and marked with ``TIMED_HEADER``): the passthrough consumes every record and forwards the marked ones,
+    the bridge applies the AVL to its roster. ``instances`` > 1 runs
     that many bridge processes in one consumer group (horizontal scale-out): the input's partitions are shared
     between them, and each keeps the whole roster, as in production.
     """

@@ -276,12 +276,15 @@ class GroupConsumer:
 
     def _behind(self) -> bool:
         """Whether the batches still becoming durable are as many as the back-pressure bound allows."""
-        batches, records = len(self._in_flight), self._in_flight_records
-        if not batches:
+        if not self._in_flight:
             return False
         if self.buffering:
-            return batches >= MAX_IN_FLIGHT_BUFFERING or records >= self._outage_buffer_records
-        return batches >= MAX_IN_FLIGHT or records >= self._max_in_flight_records
+            return self._at_least(MAX_IN_FLIGHT_BUFFERING, self._outage_buffer_records)
+        return self._at_least(MAX_IN_FLIGHT, self._max_in_flight_records)
+
+    def _at_least(self, batches: int, records: int) -> bool:
+        """Whether the batches in flight reach either bound: this many batches, or this many records."""
+        return len(self._in_flight) >= batches or self._in_flight_records >= records
 
     def _collect(self) -> None:
         """Move the offsets of batches that became durable, in order, into the commit; stop at one still running.
@@ -292,16 +295,15 @@ class GroupConsumer:
         assigned = self.assignment
         while self._in_flight:
             head = self._in_flight[0]
-            if head.durable is not None:
-                if not head.durable.done() or head.durable.cancelled() or head.durable.exception() is not None:
-                    break
+            durable = head.durable
+            if durable is not None and (not durable.done() or durable.cancelled() or durable.exception() is not None):
+                break
             self._in_flight.popleft()
             self._in_flight_records -= head.records
             for tp, offset in head.offsets.items():
                 if tp in assigned:  # a partition revoked meanwhile belongs to someone else now
                     self._pending[tp] = offset
-        if self.buffering and len(self._in_flight) < MAX_IN_FLIGHT \
-                and self._in_flight_records < self._max_in_flight_records:
+        if self.buffering and not self._at_least(MAX_IN_FLIGHT, self._max_in_flight_records):
             # The store caught up: back to the usual bound (not before: with one call per fetch the batch count
             # is what fills, and leaving at the first completion would make every next call wait again).
             self.buffering = False

@@ -135,13 +135,12 @@ class _MultiRowInsert:
     several revisions of one key merge exactly as they do row by row (tests/test_store.py checks both agree).
     """
 
-    __slots__ = ("_head", "_row", "_tail", "_texts")
+    __slots__ = ("_texts",)
 
     def __init__(self, head: str, width: int, tail: str) -> None:
-        self._head = head
-        self._row = "(" + ", ".join("?" * width) + ")"
-        self._tail = tail
-        self._texts: dict[int, str] = {}
+        row = "(" + ", ".join("?" * width) + ")"
+        # The statement for each chunk size (a few KB each, built once per statement).
+        self._texts = {size: head + ", ".join([row] * size) + tail for size in _CHUNK_SIZES}
 
     @classmethod
     def of(cls, sql: str) -> _MultiRowInsert | None:
@@ -153,17 +152,11 @@ class _MultiRowInsert:
             return None
         return cls(sql[:match.start()] + "VALUES ", len(params), sql[match.end():])
 
-    def _text(self, size: int) -> str:
-        text = self._texts.get(size)
-        if text is None:
-            text = self._texts[size] = self._head + ", ".join([self._row] * size) + self._tail
-        return text
-
     def run(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
         start, left = 0, len(rows)
-        for size in _CHUNK_SIZES:
+        for size, text in self._texts.items():
             while left >= size:
-                conn.execute(self._text(size), list(chain.from_iterable(rows[start:start + size])))
+                conn.execute(text, list(chain.from_iterable(rows[start:start + size])))
                 start += size
                 left -= size
 

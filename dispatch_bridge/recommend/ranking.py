@@ -282,8 +282,6 @@ def _scan(
     assert lat is not None and lon is not None
     assigned, incident_id, day = q.assigned, q.incident.id, q.day
     seconds, lower_bound = q.travel.seconds, q.travel.lower_bound_seconds
-    # The default estimator is a product: multiplied here rather than called, twice per unit.
-    per_m = q.travel.seconds_per_m if type(q.travel) is StraightLineEstimator else None
     bucket_s, max_m, now_ts, stale_s = q.bucket_s, q.max_m, q.now_ts, q.stale_s
     lat_rad, cos_lat = lat * _RAD, math.cos(lat * _RAD)
     sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
@@ -297,12 +295,11 @@ def _scan(
                 continue
             status = entry.status
             assert status is not None
-            if status.assignment_id == incident_id:  # None never equals an incident id
+            if status.assignment_id is not None and status.assignment_id == incident_id:
                 continue
             if enroute and not q.divertable(entry):
                 continue
-            # The crew's union window first, as has_cit does, without the call for the many who hold none today.
-            has_cit = entry.cit_first <= day <= entry.cit_last and entry.has_cit(day)
+            has_cit = entry.has_cit(day)
             if cit_required and not has_cit:
                 continue
             bonus = cit_preference if has_cit else 0
@@ -310,16 +307,14 @@ def _scan(
             assert elat is not None and elon is not None
             # Latitude difference alone is a true lower bound on the great-circle distance: reject without
             # the haversine.
-            if full:
-                lat_m = abs(elat - lat) * _M_PER_DEG_LAT
-                if int(((lat_m * per_m if per_m is not None else lower_bound(lat_m)) - bonus) // bucket_s) > worst:
-                    continue
+            if full and int((lower_bound(abs(elat - lat) * _M_PER_DEG_LAT) - bonus) // bucket_s) > worst:
+                continue
             p1 = elat * _RAD
             a = sin((lat_rad - p1) * 0.5) ** 2 + cos(p1) * cos_lat * sin((lon - elon) * _RAD * 0.5) ** 2
             straight = 2.0 * EARTH_RADIUS_M * asin(min(1.0, sqrt(a)))
             if straight > max_m:
                 continue
-            ranked_eta = (straight * per_m if per_m is not None else seconds(elat, elon, lat, lon, straight)) - bonus
+            ranked_eta = seconds(elat, elon, lat, lon, straight) - bonus
             bucket = int(ranked_eta // bucket_s)
             if full and bucket > worst:
                 continue  # cheap reject before building the hit

@@ -34,19 +34,15 @@ class TravelTimeEstimator(Protocol):
 
 
 class StraightLineEstimator:
-    """Straight-line distance x road factor / speed.
+    """Straight-line distance x road factor / speed."""
 
-    ``seconds_per_m`` is public: ranking's innermost loop multiplies by it instead of calling ``seconds`` and
-    ``lower_bound_seconds`` per unit (this class exactly, not a subclass, which may estimate otherwise).
-    """
-
-    __slots__ = ("seconds_per_m",)
+    __slots__ = ("_seconds_per_m",)
 
     def __init__(self, road_factor: float, speed_kmh: float) -> None:
-        self.seconds_per_m = road_factor / (speed_kmh / 3.6)
+        self._seconds_per_m = road_factor / (speed_kmh / 3.6)
 
     def seconds(self, from_lat: float, from_lon: float, to_lat: float, to_lon: float, straight_m: float) -> float:
-        return straight_m * self.seconds_per_m
+        return straight_m * self._seconds_per_m
 
     def lower_bound_seconds(self, straight_m: float) -> float:
-        return straight_m * self.seconds_per_m
+        return straight_m * self._seconds_per_m
