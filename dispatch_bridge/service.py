@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -27,13 +27,14 @@ from dispatch_bridge.bus.table import TableReader
 from dispatch_bridge.contracts.structs import IncidentEvent
 from dispatch_bridge.domain import MOBILE_CRISIS, Assessment, Ranking
 from dispatch_bridge.feedback import FeedbackHandler
+from dispatch_bridge.feeds import record_feed, unit_feed
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.outcomes import OutcomeStore, RosterSnapshot, open_store
 from dispatch_bridge.pipeline import OpenIncident
 from dispatch_bridge.processor import Clock, IncidentProcessor, utc_now
 from dispatch_bridge.recommend import rank
 from dispatch_bridge.recording import SideRows, StoreRecorder
-from dispatch_bridge.roster import Roster, RosterChange, needs_rerank
+from dispatch_bridge.roster import Roster, needs_rerank
 from dispatch_bridge.settings import Settings
 from dispatch_bridge.triage import (
     RulesetHolder,
@@ -75,18 +76,20 @@ class Service:
         self.recorder: StoreRecorder | None = None
         self.side_rows: SideRows | None = None
         self.feedback = FeedbackHandler(self)
+        self._rerank_wanted = asyncio.Event()
         self.feedback_consumer = GroupConsumer(
             [settings.topics.feedback], settings.kafka, self.feedback.handle, self.metrics,
             drain_seconds=settings.processing.shutdown_drain_seconds, group_id=f"{settings.kafka.group_id}.feedback")
+        invalid = self.metrics.invalid_table_records
         self.units = TableReader(settings.topics.units, settings.kafka,
-                                 self._table_handler("units", self.roster.apply_unit_record),
+                                 unit_feed(self.roster, invalid.labels("units"), self._rerank_wanted.set),
                                  on_batch_done=self._on_roster_batch)
         self.personnel = TableReader(settings.topics.personnel, settings.kafka,
-                                     self._table_handler("personnel", self.roster.apply_personnel_record),
+                                     record_feed("personnel", self.roster.apply_personnel_record,
+                                                 invalid.labels("personnel"), self._rerank_wanted.set),
                                      on_batch_done=self._on_roster_batch)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._rerank_wanted = asyncio.Event()
         self.broker_ok = False
         self.started = False
         self.stopping = False
@@ -208,28 +211,6 @@ class Service:
         return ok, detail
 
     # -- roster -----------------------------------------------------------------------------------------
-
-    def _table_handler(self, table: str, apply: Callable[[bytes | None, bytes | None], RosterChange]
-                       ) -> Callable[[ConsumerRecord], None]:
-        """A roster table's record handler (units, personnel).
-
-        A table is not a stream: a bad record cannot be skipped past by a commit (there is none), and the next
-        snapshot of the same key replaces it, so it is counted and logged rather than dead-lettered.
-        """
-        invalid = self.metrics.invalid_table_records.labels(table)
-
-        def handle(record: ConsumerRecord) -> None:
-            try:
-                change = apply(record.key, record.value)
-            except ValueError as exc:  # pydantic's ValidationError and PersonnelFormatError are ValueErrors
-                invalid.inc()
-                log.warning("table_record_invalid", table=table, partition=record.partition, offset=record.offset,
-                            error_class=type(exc).__name__)
-                return
-            if needs_rerank(change):
-                self._rerank_wanted.set()
-
-        return handle
 
     def _on_roster_batch(self) -> None:
         self.metrics.roster_units.set(len(self.roster.units))

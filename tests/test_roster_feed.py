@@ -1,5 +1,5 @@
 """The roster fed from real topics: unit snapshots and personnel records on the embedded broker, read by the
-service's ``TableReader`` (every partition, from the beginning, no group) into a ``Roster``."""
+service's ``TableReader`` (every partition, from the beginning, no group) and feeds into a ``Roster``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from dispatch_bridge.bus.table import TableReader
-from dispatch_bridge.roster import Roster, RosterChange, needs_rerank
+from dispatch_bridge.feeds import record_feed, unit_feed
+from dispatch_bridge.metrics import Metrics
+from dispatch_bridge.roster import Roster
 from dispatch_bridge.roster.config import RosterSettings
 from dispatch_bridge.roster.synthetic import unit_status
 from dispatch_bridge.settings import KafkaSettings
@@ -59,18 +61,14 @@ async def test_roster_follows_unit_and_personnel_topics(broker, unique):
         await producer.send_and_wait(personnel_topic, orjson.dumps(record), key=b"5120")
 
         roster = Roster(RosterSettings(time_zone="America/Chicago"))
-        changes: list[RosterChange] = []
-        rejected: list[bytes] = []
+        metrics = Metrics()
+        gains: list[str] = []
         batches = 0
-
-        def on_unit(rec) -> None:
-            try:
-                changes.append(roster.apply_unit_record(rec.key, rec.value))
-            except ValueError:  # pydantic.ValidationError is a ValueError: the service dead-letters it
-                rejected.append(rec.key)
-
-        def on_personnel(rec) -> None:
-            changes.append(roster.apply_personnel_record(rec.key, rec.value))
+        # The service's own feeds: every record decoded, the newest snapshot per unit applied, bad ones counted.
+        on_unit = unit_feed(roster, metrics.invalid_table_records.labels("units"), lambda: gains.append("units"))
+        on_personnel = record_feed("personnel", roster.apply_personnel_record,
+                                   metrics.invalid_table_records.labels("personnel"),
+                                   lambda: gains.append("personnel"))
 
         def on_batch() -> None:
             nonlocal batches
@@ -87,16 +85,17 @@ async def test_roster_follows_unit_and_personnel_topics(broker, unique):
             assert set(roster.units) == {"U1", "U2"}
             assert roster.units["U1"].status.status == "available"  # the older off_duty snapshot was ignored
             assert roster.units["U1"].status.status_text == "10-8"
-            assert rejected == [b"U4"]
+            assert metrics.registry.get_sample_value("dispatch_bridge_invalid_table_records_total",
+                                                     {"table": "units"}) == 1  # U4's record
             assert roster.units["U2"].cit_members(day) == ("5120",)  # certified by the personnel topic
             assert roster.view(T0)[1]["crew"][0]["last_refresher_on"] == "2025-06-01"
             assert batches >= 1
 
             # Live: U2 clears, which is CIT capacity gained: the service would re-rank.
-            seen = len(changes)
+            seen = len(gains)
             await producer.send_and_wait(units_topic, snapshot("U2", 60, crew=[("5120", None)]), key=b"U2")
             await until(lambda: roster.units["U2"].status.status == "available")
-            assert any(needs_rerank(change) for change in changes[seen:])
+            assert gains[seen:] == ["units"]
             assert roster.coverage(T0)["overall"]["cit_available"] == 2
 
             # Live: the certification is revoked on the topic (no dates), then the record is deleted.

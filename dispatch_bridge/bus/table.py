@@ -7,7 +7,7 @@ through the group like incidents are: each instance assigns itself every partiti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -18,26 +18,29 @@ from dispatch_bridge.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
-RecordHandler = Callable[[ConsumerRecord], None]
+# One partition's records of one fetch, in offset order.
+BatchHandler = Callable[[Sequence[ConsumerRecord]], None]
 
 
 class TableReader:
-    """Feeds every record of ``topic`` to ``on_record``, from the beginning, forever.
+    """Feeds every record of ``topic`` to ``on_records``, a partition's fetched batch at a time, from the
+    beginning, forever.
 
-    ``on_record`` runs on the event loop and must be quick and must not raise for bad data (it owns its own
-    error handling); ``on_batch_done`` runs after each fetched batch, e.g. to re-rank on roster change.
+    ``on_records`` runs on the event loop and must be quick and must not raise for bad data (it owns its own
+    error handling); it gets whole batches so that a table can coalesce a key's updates within one.
+    ``on_batch_done`` runs after each fetch.
     """
 
     def __init__(
         self,
         topic: str,
         kafka: KafkaSettings,
-        on_record: RecordHandler,
+        on_records: BatchHandler,
         on_batch_done: Callable[[], None] | None = None,
     ) -> None:
         self.topic = topic
         self._kafka = kafka
-        self._on_record = on_record
+        self._on_records = on_records
         self._on_batch_done = on_batch_done
         self._consumer: AIOKafkaConsumer | None = None
         self.records_read = 0
@@ -73,8 +76,7 @@ class TableReader:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=self._kafka.poll_timeout_ms, max_records=5000)
             for records in batches.values():
-                for record in records:
-                    self._on_record(record)
+                self._on_records(records)
                 self.records_read += len(records)
             if batches and self._on_batch_done is not None:
                 self._on_batch_done()

@@ -1,0 +1,87 @@
+"""The roster's feeds: ``cad.units`` and ``cit.personnel`` records into the ``Roster``, a partition's batch at a time.
+
+A table is not a stream: a bad record cannot be skipped past by a commit (there is none), and the next record of
+the same key replaces it, so a bad one is counted and logged rather than dead-lettered. Every record is decoded
+(and so counted if bad); the roster then applies each unit once per batch, from its newest snapshot
+(``roster.newest_per_unit``): a backlog's AVL pings are a few dozen per unit in every batch, and applying them
+is most of what a unit record costs. The batch's net change is what asks for a re-ranking: a unit busy and free
+again within one batch gained nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+from aiokafka import ConsumerRecord
+
+from dispatch_bridge.contracts.structs import decode_unit_status
+from dispatch_bridge.roster import Roster, RosterChange, needs_rerank, newest_per_unit
+from dispatch_bridge.roster.table import IGNORED
+
+log = structlog.get_logger(__name__)
+
+BatchHandler = Callable[[Sequence[ConsumerRecord]], None]
+
+
+def unit_feed(roster: Roster, invalid: Any, on_gain: Callable[[], None]) -> BatchHandler:
+    """``cad.units``: JSON unit snapshots, and tombstones (null value, key = unit id) that remove a unit.
+
+    ``invalid`` is the metric child counting unreadable records; ``on_gain`` is called when the batch gained
+    CIT or team capacity (see ``roster.needs_rerank``).
+    """
+
+    def handle(records: Sequence[ConsumerRecord]) -> None:
+        change = IGNORED
+        pending: list[tuple[Any, ConsumerRecord]] = []
+        for record in records:
+            if record.value is None:
+                # A tombstone orders what comes before it and after it: apply the snapshots before it first.
+                change |= _apply_newest(roster, pending, invalid)
+                pending.clear()
+                change |= roster.apply_unit_record(record.key, None)
+                continue
+            try:
+                pending.append((decode_unit_status(record.value), record))
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                _invalid(invalid, "units", record, exc)
+        change |= _apply_newest(roster, pending, invalid)
+        if needs_rerank(change):
+            on_gain()
+
+    return handle
+
+
+def record_feed(table: str, apply: Callable[[bytes | None, bytes | None], RosterChange], invalid: Any,
+                on_gain: Callable[[], None]) -> BatchHandler:
+    """A table applied record by record (``cit.personnel``: a few records a day, nothing to coalesce)."""
+
+    def handle(records: Sequence[ConsumerRecord]) -> None:
+        change = IGNORED
+        for record in records:
+            try:
+                change |= apply(record.key, record.value)
+            except ValueError as exc:  # pydantic's ValidationError and PersonnelFormatError are ValueErrors
+                _invalid(invalid, table, record, exc)
+        if needs_rerank(change):
+            on_gain()
+
+    return handle
+
+
+def _apply_newest(roster: Roster, pending: list[tuple[Any, ConsumerRecord]], invalid: Any) -> RosterChange:
+    change = IGNORED
+    for status, record in newest_per_unit(pending):
+        try:
+            change |= roster.apply_unit(status)
+        except ValueError as exc:  # the roster refused it (as a record applied alone would have been)
+            _invalid(invalid, "units", record, exc)
+    return change
+
+
+def _invalid(invalid: Any, table: str, record: ConsumerRecord, exc: Exception) -> None:
+    invalid.inc()
+    # The class only: a validation message can quote the record's content.
+    log.warning("table_record_invalid", table=table, partition=record.partition, offset=record.offset,
+                error_class=type(exc).__name__)
