@@ -1,4 +1,5 @@
-"""The roster's feeds: ``cad.units`` and ``cit.personnel`` records into the ``Roster``, a partition's batch at a time.
+"""The tables' feeds, a partition's batch at a time: ``cad.units`` and ``cit.personnel`` records into the ``Roster``,
+and the team channel's own records into its ``TeamChannelLedger``.
 
 A table is not a stream: a bad record cannot be skipped past by a commit (there is none), and the next record of
 the same key replaces it, so a bad one is counted and logged rather than dead-lettered. Every record is decoded
@@ -17,6 +18,7 @@ import structlog
 from aiokafka import ConsumerRecord
 
 from dispatch_bridge.contracts.structs import decode_unit_status
+from dispatch_bridge.recipients import TeamChannelLedger
 from dispatch_bridge.roster import Roster, RosterChange, needs_rerank, newest_per_unit
 from dispatch_bridge.roster.table import IGNORED
 
@@ -66,6 +68,19 @@ def record_feed(table: str, apply: Callable[[bytes | None, bytes | None], Roster
                 _invalid(invalid, table, record, exc)
         if needs_rerank(change):
             on_gain()
+
+    return handle
+
+
+def ledger_feed(ledger: TeamChannelLedger, invalid: Any) -> BatchHandler:
+    """The team channel's own topic, read back into the ledger of calls a team was proposed for."""
+
+    def handle(records: Sequence[ConsumerRecord]) -> None:
+        for record in records:
+            try:
+                ledger.apply(record.key, record.value)
+            except ValueError as exc:
+                _invalid(invalid, "team_channel", record, exc)
 
     return handle
 

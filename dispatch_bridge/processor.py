@@ -38,10 +38,11 @@ from dispatch_bridge.pipeline import (
     Decision,
     IncidentBook,
     OpenIncident,
+    Signature,
     decide,
     recommendation_record,
 )
-from dispatch_bridge.recipients import TeamChannelFilter
+from dispatch_bridge.recipients import TeamChannelFilter, TeamChannelLedger
 from dispatch_bridge.settings import Settings
 from dispatch_bridge.triage import TriageContext, TriageMemo
 
@@ -99,6 +100,9 @@ _FAILED = "failed"
 _ACCOUNTED = "accounted"
 # What the team channel is told when a crisis call it had proposed a team for closes.
 INCIDENT_CLOSED = Ranking((), ("incident_closed",))
+# The published signature of a call another instance proposed a team for: equal to no real signature (see
+# signature()), so that the next decision on it always publishes.
+TOLD_ELSEWHERE: Signature = ("a team proposed by another instance",)
 
 
 @dataclass
@@ -119,6 +123,7 @@ class IncidentProcessor:
         sink: OutcomeSink | None = None,
         premise: PremiseLookup | None = None,
         clock: Clock = utc_now,
+        team_ledger: TeamChannelLedger | None = None,
     ) -> None:
         self._settings = settings
         self._metrics = metrics
@@ -137,6 +142,7 @@ class IncidentProcessor:
         self._coalesce = settings.processing.coalesce_revisions
         self._team_filter = (TeamChannelFilter(settings.team_channel, self._top_n)
                              if settings.team_channel.enabled else None)
+        self._team_ledger = team_ledger if self._team_filter is not None else None
         self.book = IncidentBook(settings.processing.max_open_incidents)
         self.consecutive_invalid = 0
         # Shutdown: every delivery still retrying gives up (uncommitted, so its input is redelivered).
@@ -341,7 +347,7 @@ class IncidentProcessor:
         if self._sink is not None and worth_recording(event, assessment, previous):
             result.rows.append(self._sink.seen(event, assessment, now))
         entry = OpenIncident(_slim(event), record.partition, assessment,
-                             previous.published if previous else None,
+                             previous.published if previous else self._published_elsewhere(incident_id),
                              previous.published_top if previous else None,
                              previous.recommendation if previous else None,
                              context, memo)
@@ -356,7 +362,7 @@ class IncidentProcessor:
                 superseded = deferred.pop(incident_id, None)
                 if superseded is not None:
                     self._account(superseded.record, superseded.event, SUPERSEDED, now)
-                if previous is not None and self._told_team(previous.recommendation):
+                if self._told_team(incident_id, previous.recommendation if previous else None):
                     self._tell_team_closed(event, assessment, record, now, result)
                 self._account(record, event, "closed", now)
                 return _ACCOUNTED
@@ -364,8 +370,7 @@ class IncidentProcessor:
         else:
             # Ordinary calls are remembered too (bounded), so that their stale snapshots are ignored as well.
             self.book.remember(entry)
-        if not assessment.crisis and (previous is None or previous.published is None) \
-                and incident_id not in deferred:
+        if not assessment.crisis and entry.published is None and incident_id not in deferred:
             return "closed" if closed else NOT_CRISIS  # nothing to rank, nothing to take back
         superseded = deferred.pop(incident_id, None)
         if superseded is not None:
@@ -385,7 +390,9 @@ class IncidentProcessor:
                 # Ranked as of the event's own time, not the wall clock: team hours, certification days and AVL
                 # ages then read the same on a redelivery or a replay as they did live, so the output is
                 # reproducible.
-                decision = decide(event, assessment, item.previous,
+                # The entry still holds what was published before this revision (its previous one's, or that
+                # another instance had told the team channel): what the decision compares with.
+                decision = decide(event, assessment, item.entry,
                                   lambda a=assessment, e=event: self._ranker(a, e, e.occurred_at),
                                   self._top_n)
                 if decision.outcome == RECOMMENDED:
@@ -393,8 +400,9 @@ class IncidentProcessor:
                     entry = item.entry
                     ce_id = cloudevents.event_id(record.topic, record.partition, record.offset,
                                                  assessment.ruleset_sha256)
-                    entry.recommendation = self._publish(event, decision, ce_id, now, result,
-                                                         told_team=self._told_team(entry.recommendation))
+                    entry.recommendation = self._publish(
+                        event, decision, ce_id, now, result,
+                        told_team=self._told_team(event.incident.id, entry.recommendation))
                     entry.published = decision.signature
                     candidates = decision.ranking.candidates
                     entry.published_top = candidates[0].unit_id if candidates else None
@@ -438,9 +446,21 @@ class IncidentProcessor:
             _child(self._rule_counters, self._metrics.rule_matches, reason.rule).inc()
         return record
 
-    def _told_team(self, recommendation: dict[str, Any] | None) -> bool:
-        """Whether the team channel's last word on an incident (its last recommendation's copy) proposed a team."""
-        return self._team_filter is not None and self._team_filter.proposes_team(recommendation)
+    def _told_team(self, incident_id: str, recommendation: dict[str, Any] | None) -> bool:
+        """Whether the team channel's last word on an incident proposed a team: the copy of the last
+        recommendation this instance published for it, or, when it has published none (the call was another
+        instance's before a restart or a rebalance), what the channel's own topic says (``TeamChannelLedger``)."""
+        if self._team_filter is None:
+            return False
+        if recommendation is not None:
+            return self._team_filter.proposes_team(recommendation)
+        return self._team_ledger is not None and self._team_ledger.proposed(incident_id)
+
+    def _published_elsewhere(self, incident_id: str) -> Signature | None:
+        """What an incident this instance has no record of had out: a team proposal that another instance
+        published (``TOLD_ELSEWHERE``), or nothing known. A recommendation is then out, and the next decision
+        replaces it: a call that is no longer a crisis, or closes calm, is withdrawn on both channels."""
+        return TOLD_ELSEWHERE if self._told_team(incident_id, None) else None
 
     def _to_team(self, record: dict[str, Any], told: bool, event: IncidentEvent, ce_id: str, now: dt.datetime,
                  result: BatchResult) -> None:
@@ -490,8 +510,9 @@ class IncidentProcessor:
             # re-sends the same headers, so it is still one id per decision.
             ce_id = cloudevents.event_id("rerank", entry.event.incident.id, entry.event.incident.revision,
                                          top, entry.assessment.ruleset_sha256, now.isoformat())
-            entry.recommendation = self._publish(entry.event, decision, ce_id, now, result, "roster_change",
-                                                 told_team=self._told_team(entry.recommendation))
+            entry.recommendation = self._publish(
+                entry.event, decision, ce_id, now, result, "roster_change",
+                told_team=self._told_team(entry.event.incident.id, entry.recommendation))
             entry.published = decision.signature
             entry.published_top = top
         return result

@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from dispatch_bridge.contracts.unit import TEAM_KINDS
@@ -71,3 +72,48 @@ class TeamChannelFilter:
             ],
         }
 
+
+
+class TeamChannelLedger:
+    """The calls whose last record on the team channel proposed a team, read back from the channel's own topic.
+
+    An instance remembers what it told the team channel about each open call with the call (the last
+    recommendation in its book). A restart or a rebalance gives the call to an instance that never saw it, and a
+    team proposed before the move would then never hear that the call no longer needs it (the withdrawal, or the
+    close). So every instance reads the team topic from its beginning, as it reads the roster, and keeps the calls
+    whose last record there names a team; a record without one (a withdrawal, a close) drops the call. The
+    processor asks only about calls its book holds no recommendation for. Bounded: past ``limit`` calls, the
+    least recently proposed go first (a call that old has long closed).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._proposed: dict[str, None] = {}  # insertion-ordered: the least recently proposed first
+
+    def __len__(self) -> int:
+        return len(self._proposed)
+
+    def proposed(self, incident_id: str) -> bool:
+        return incident_id in self._proposed
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """One team-channel record (keyed by incident id); raises ``ValueError`` for one it cannot read."""
+        if key is None:
+            raise ValueError("a team-channel record without a key (the incident id)")
+        incident_id = key.decode("utf-8", "replace")
+        candidates = _candidates(value) if value is not None else []  # a tombstone forgets the call
+        self._proposed.pop(incident_id, None)
+        if candidates:  # the team copy lists only teams: any candidate is a team proposed
+            self._proposed[incident_id] = None
+            if len(self._proposed) > self._limit:
+                del self._proposed[next(iter(self._proposed))]
+
+
+def _candidates(value: bytes) -> list[Any]:
+    try:
+        candidates = orjson.loads(value)["candidates"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a team-channel recommendation ({type(exc).__name__})") from None
+    if not isinstance(candidates, list):
+        raise ValueError("not a team-channel recommendation (candidates is not a list)")  # noqa: TRY004 - read as unreadable
+    return candidates

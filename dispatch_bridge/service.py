@@ -27,11 +27,12 @@ from dispatch_bridge.bus.table import TableReader
 from dispatch_bridge.contracts.structs import IncidentEvent
 from dispatch_bridge.domain import MOBILE_CRISIS, Assessment, Ranking
 from dispatch_bridge.feedback import FeedbackHandler
-from dispatch_bridge.feeds import record_feed, unit_feed
+from dispatch_bridge.feeds import ledger_feed, record_feed, unit_feed
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.outcomes import OutcomeStore, RosterSnapshot, open_store
 from dispatch_bridge.pipeline import OpenIncident
 from dispatch_bridge.processor import Clock, IncidentProcessor, utc_now
+from dispatch_bridge.recipients import TeamChannelLedger
 from dispatch_bridge.recommend import rank
 from dispatch_bridge.recording import SideRows, StoreRecorder
 from dispatch_bridge.roster import Roster, needs_rerank
@@ -62,8 +63,11 @@ class Service:
         self.rules = RulesetHolder(settings.rules_dir, run_tests=settings.rules.run_pack_tests)
         self.roster = Roster(settings.roster)
         self.producer = OutputProducer(settings.kafka, on_retry=self.metrics.produce_retries.inc)
+        self.team_ledger = (TeamChannelLedger(settings.processing.max_open_incidents)
+                            if settings.team_channel.enabled else None)
         self.processor = IncidentProcessor(
-            settings, self.metrics, self.producer, triage=self._triage, ranker=self._rank, clock=clock)
+            settings, self.metrics, self.producer, triage=self._triage, ranker=self._rank, clock=clock,
+            team_ledger=self.team_ledger)
         self.incidents = GroupConsumer(
             [settings.topics.incidents], settings.kafka, self.processor.handle, self.metrics,
             on_revoked=self.processor.forget_partitions, on_abandon=self.processor.abandon_in_flight,
@@ -88,6 +92,10 @@ class Service:
                                      record_feed("personnel", self.roster.apply_personnel_record,
                                                  invalid.labels("personnel"), self._rerank_wanted.set),
                                      on_batch_done=self._on_roster_batch)
+        # What the team channel told about calls this instance may be given (a restart, a rebalance).
+        self.team_channel = (TableReader(settings.topics.team_recommendations, settings.kafka,
+                                         ledger_feed(self.team_ledger, invalid.labels("team_channel")))
+                             if self.team_ledger is not None else None)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.broker_ok = False
@@ -140,6 +148,8 @@ class Service:
         self._spawn(self.incidents.run(self._stop), "incidents")
         self._spawn(self.units.run(self._stop), "units")
         self._spawn(self.personnel.run(self._stop), "personnel")
+        if self.team_channel is not None:
+            self._spawn(self.team_channel.run(self._stop), "team-channel")
         self._spawn(self.feedback_consumer.run(self._stop), "feedback")
         self._spawn(self._housekeeping(), "housekeeping")
         # The side rows' writer stops once the loops that add rows have ended (a re-ranking still being delivered

@@ -41,6 +41,7 @@ def settings_for(broker: Any, unique: str, tmp_path: Path, **overrides: Any) -> 
             "deadletter": f"cit.deadletter.{unique}",
             "personnel": f"cit.personnel.{unique}",
             "feedback": f"cit.feedback.{unique}",
+            "team_recommendations": f"cit.recommendations.teams.{unique}",
         },
         "http": {"host": "127.0.0.1", "port": 0},
         "rules_dir": str(REPO / "rules" / "default"),

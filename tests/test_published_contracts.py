@@ -269,9 +269,10 @@ def test_channels_are_the_settings_topics_with_matching_bindings(asyncapi):
 
 def test_operations_say_which_side_the_bridge_is_on(asyncapi):
     settings = Settings()
-    actions = {op["channel"]["$ref"].rsplit("/", 1)[1]: op["action"] for op in asyncapi["operations"].values()}
-    assert actions == {"incidents": "receive", "units": "receive", "personnel": "receive", "feedback": "receive",
-                       "recommendations": "send", "deadletter": "send", "team_recommendations": "send"}
+    actions = {(op["channel"]["$ref"].rsplit("/", 1)[1], op["action"]) for op in asyncapi["operations"].values()}
+    assert actions == {("incidents", "receive"), ("units", "receive"), ("personnel", "receive"),
+                       ("feedback", "receive"), ("recommendations", "send"), ("deadletter", "send"),
+                       ("team_recommendations", "send"), ("team_recommendations", "receive")}
     groups = {op["channel"]["$ref"].rsplit("/", 1)[1]: op["bindings"]["kafka"]["groupId"]["const"]
               for op in asyncapi["operations"].values() if "bindings" in op}
     assert groups == {"incidents": settings.kafka.group_id, "feedback": f"{settings.kafka.group_id}.feedback"}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import orjson
+import pytest
 
 from dispatch_bridge.contracts import IncidentEvent, Recommendation
 from dispatch_bridge.domain import Assessment, Candidate, Ranking, Reason
 from dispatch_bridge.pipeline import recommendation_record
-from dispatch_bridge.recipients import TeamChannelFilter, TeamChannelSettings
+from dispatch_bridge.recipients import TeamChannelFilter, TeamChannelLedger, TeamChannelSettings
 from tests.harness import CENTRE, T0, TopicReader, eventually, incident_event, produce, running, settings_for, \
     unit_status
+from tests.test_coalescing import NOW, _batch, _recommendations, _service
 
 ASSESSMENT = Assessment(
     True, 0.9, "co_response", "v1", "a" * 64, ("weapon_unknown", "premise_hazard"),
@@ -146,3 +148,131 @@ def test_a_team_is_proposed_only_among_the_candidates_whose_change_is_published(
     # Dropping out of fourth place changes no recommendation, so it would never be withdrawn: not proposed.
     assert within_three.team_copy(record) is None and not within_three.proposes_team(record)
     assert TeamChannelFilter(TeamChannelSettings(), proposed_within=4).proposes_team(record)
+
+
+# -- a call that changes instance: the team channel's ledger ------------------------------------------------------
+
+TEAMS_TOPIC = "cit.recommendations.teams"
+
+
+def _proposal(incident_id: str = "INC-1") -> bytes:
+    """What the team channel carries when a team is proposed (another instance published it)."""
+    record = _record()
+    record["incident_id"] = incident_id
+    team = TeamChannelFilter(TeamChannelSettings()).team_copy(record)
+    assert team is not None and team["candidates"]
+    return orjson.dumps(team)
+
+
+def _withdrawal(incident_id: str = "INC-1") -> bytes:
+    record = _record()
+    record["incident_id"], record["candidates"] = incident_id, record["candidates"][:1]
+    team = TeamChannelFilter(TeamChannelSettings()).team_copy(record, told=True)
+    assert team is not None and not team["candidates"]
+    return orjson.dumps(team)
+
+
+def test_the_ledger_keeps_the_calls_whose_last_team_record_proposed_a_team():
+    ledger = TeamChannelLedger(limit=3)
+    ledger.apply(b"INC-1", _proposal("INC-1"))
+    ledger.apply(b"INC-2", _proposal("INC-2"))
+    ledger.apply(b"INC-2", _withdrawal("INC-2"))  # told it is no longer proposed
+    ledger.apply(b"INC-3", _proposal("INC-3"))
+    ledger.apply(b"INC-3", None)  # a tombstone forgets the call
+    assert ledger.proposed("INC-1") and not ledger.proposed("INC-2") and not ledger.proposed("INC-3")
+    for n in range(4, 8):  # bounded: the least recently proposed go first
+        ledger.apply(f"INC-{n}".encode(), _proposal(f"INC-{n}"))
+    assert len(ledger) == 3 and not ledger.proposed("INC-1") and ledger.proposed("INC-7")
+    ledger.apply(b"INC-5", _proposal("INC-5"))  # proposed again: the most recent now
+    ledger.apply(b"INC-8", _proposal("INC-8"))
+    assert ledger.proposed("INC-5") and not ledger.proposed("INC-6")
+    for bad_key, bad_value in ((None, _proposal()), (b"INC-9", b"not json"), (b"INC-9", b"[]"),
+                               (b"INC-9", b'{"candidates": "MCT-1"}')):
+        with pytest.raises(ValueError):
+            ledger.apply(bad_key, bad_value)
+    assert not ledger.proposed("INC-9")
+
+
+def _team_records(result) -> list[dict]:
+    return [orjson.loads(out.value) for out in result.outgoing if out.topic == TEAMS_TOPIC]
+
+
+def _moved_call(**fields) -> bytes:
+    """A revision of a call the team was proposed for by the instance that held it before."""
+    return orjson.dumps(incident_event("INC-1", 5, **{"event_type": "incident.updated", "nature_code": "EDP",
+                                                      "caller_party": "third", **fields}))
+
+
+def _new_owner():
+    service = _service()  # two CIT officers on duty, no team: nothing this instance ranks proposes one
+    assert service.team_ledger is not None
+    service.team_ledger.apply(b"INC-1", _proposal())
+    return service
+
+
+def test_a_call_from_another_instance_that_closes_tells_its_team():
+    service = _new_owner()
+    closing = _moved_call(narrative=["caller says brother is suicidal, off his meds"],
+                          event_type="incident.closed", disposition=["RESOLVED"])
+    result, _, _ = service.processor.process(_batch(closing), NOW)
+    assert _recommendations(result) == []  # dispatch sees the close in its CAD
+    [told] = _team_records(result)
+    assert (told["candidates"], told["fallbacks"], told["incident_revision"]) == ([], ["incident_closed"], 5)
+
+
+def test_a_call_from_another_instance_that_no_longer_needs_the_team_withdraws_it():
+    service = _new_owner()
+    result, _, _ = service.processor.process(_batch(_moved_call(
+        narrative=["caller says brother is suicidal, off his meds"])), NOW)
+    [main] = _recommendations(result)
+    assert main["candidates"][0]["unit_id"] in ("P-1", "P-2")  # officers only: no team on duty here
+    [told] = _team_records(result)
+    assert told["candidates"] == [] and "4411" not in orjson.dumps(told).decode()
+
+
+def test_a_call_from_another_instance_that_calms_down_is_withdrawn_on_both_channels():
+    service = _new_owner()
+    result, _, _ = service.processor.process(_batch(_moved_call(
+        nature_code="THEFT", caller_party="first", narrative=["bike taken from the rack, no suspect"])), NOW)
+    [main] = _recommendations(result)
+    assert (main["crisis"], main["candidates"], main["fallbacks"]) == (False, [], ["no_longer_crisis"])
+    [told] = _team_records(result)
+    assert (told["candidates"], told["fallbacks"]) == ([], ["no_longer_crisis"])
+    # Withdrawn once: its next revision is an ordinary call's, nothing more on either channel.
+    again, _, _ = service.processor.process(_batch(orjson.dumps(incident_event(
+        "INC-1", 6, event_type="incident.updated", nature_code="THEFT", caller_party="first",
+        narrative=["bike taken from the rack, no suspect"])), first_offset=1), NOW)
+    assert again.outgoing == []
+
+
+def test_a_call_the_ledger_does_not_know_is_not_withdrawn():
+    service = _service()
+    result, _, _ = service.processor.process(_batch(_moved_call(
+        nature_code="THEFT", caller_party="first", narrative=["bike taken from the rack, no suspect"])), NOW)
+    assert result.outgoing == []
+
+
+async def test_a_team_proposed_before_a_restart_is_told_when_its_call_closes(broker, unique, tmp_path):
+    """The instance that proposed the team stops; the next one, which never saw the call, gets its close."""
+    settings = _team_settings(broker, unique, tmp_path)
+    confused = ["NEIGHBOR SAYS MALE IS CONFUSED AND HEARING VOICES, NO WEAPONS"]
+
+    def call(revision: int = 1, **fields):
+        return "INC-R", incident_event("INC-R", revision, nature_code="WELFARE", caller_party="third",
+                                       narrative=confused, **fields)
+
+    async with TopicReader(broker, settings.topics.team_recommendations) as teams:
+        async with running(settings) as first:
+            await _officer_and_team_on_duty(broker, settings, first)
+            await produce(broker, settings.topics.incidents, [call()])
+            await eventually(lambda: len(teams.for_incident("INC-R")) == 1)
+            assert teams.for_incident("INC-R")[0]["candidates"][0]["unit_id"] == "MCT-1"
+        async with running(settings) as second:
+            assert second.processor.book.get("INC-R") is None
+            await eventually(lambda: second.team_ledger.proposed("INC-R"))  # read back from the topic
+            await produce(broker, settings.topics.incidents, [
+                call(2, event_type="incident.closed", disposition=["RESOLVED"])])
+            await eventually(lambda: len(teams.for_incident("INC-R")) == 2)
+            closing = teams.for_incident("INC-R")[1]
+            assert (closing["candidates"], closing["fallbacks"]) == ([], ["incident_closed"])
+            await eventually(lambda: not second.team_ledger.proposed("INC-R"))  # its own withdrawal, read back
