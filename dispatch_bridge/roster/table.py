@@ -168,8 +168,8 @@ def newest_per_unit(snapshots: Iterable[tuple[Snapshot, Tag]]) -> Iterable[tuple
 
     Applying only these leaves the roster exactly as applying every one in order does: each of the others is
     either overwritten by a newer one or ignored as older, and what the roster derives from a snapshot (grid cell,
-    crew index, certifications, team settings) depends on the unit's final snapshot alone. A backlog brings a few
-    dozen AVL pings per unit in every batch: they cost one apply per unit instead of one each.
+    crew index, certifications, team settings) depends on the unit's final snapshot alone. Draining a backlog, a
+    batch holds about nine AVL pings per unit: they cost one apply per unit instead of one each.
     """
     newest: dict[str, tuple[Snapshot, Tag]] = {}
     for item in snapshots:
