@@ -129,6 +129,9 @@ class Bench:
             "DISPATCH_BRIDGE_TOPICS__DEADLETTER": f"{group}.deadletter",
             "DISPATCH_BRIDGE_TOPICS__PERSONNEL": f"{group}.personnel",
             "DISPATCH_BRIDGE_TOPICS__FEEDBACK": f"{group}.feedback",
+            # Its own team channel too: every instance reads the channel back from its beginning, and one shared
+            # by all the runs of a benchmark would have the later runs read every earlier run's records.
+            "DISPATCH_BRIDGE_TOPICS__TEAM_RECOMMENDATIONS": f"{group}.recommendations.teams",
             "DISPATCH_BRIDGE_HTTP__HOST": "127.0.0.1",
             "DISPATCH_BRIDGE_HTTP__PORT": "0",
             "DISPATCH_BRIDGE_RULES_DIR": str(self.rules_dir),
