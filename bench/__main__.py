@@ -189,7 +189,6 @@ async def throughput(bench: phases.Bench, backlog: phases.Backlog, args: argpars
 
 
 async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, Any]:
-    roster_topic = await phases.preload_roster(bench)
     variants = WHATIF if args.whatif else {}
     scaled = f"bridge x{args.scale_out} (one group)" if args.scale_out > 1 else None
     runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "bridge": []} | {name: [] for name in variants}
@@ -204,6 +203,9 @@ async def latency(bench: phases.Bench, args: argparse.Namespace) -> dict[str, An
         for who in order:
             kind = "passthrough" if who.startswith("passthrough") else "bridge"
             mix = args.unit_share if who in mixed else None
+            # A fresh roster topic per run: a run in the mix appends its AVL to the topic its bridge reads, and a
+            # later bridge reading them all at start would be catching up while it is timed.
+            roster_topic = await phases.preload_roster(bench) if kind == "bridge" else ""
             try:
                 row = await phases.latency(bench, kind, roster_topic, args.rate,
                                            args.mix_seconds if mix is not None else args.latency_seconds,
