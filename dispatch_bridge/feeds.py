@@ -19,7 +19,6 @@ import structlog
 from aiokafka import ConsumerRecord
 
 from dispatch_bridge.contracts.structs import decode_unit_status
-from dispatch_bridge.recipients import TeamChannelLedger
 from dispatch_bridge.roster import Roster, RosterChange, needs_rerank, newest_per_unit
 from dispatch_bridge.roster.table import IGNORED
 
@@ -51,32 +50,23 @@ def unit_feed(roster: Roster, invalid: Any, on_gain: Callable[[], None]) -> Batc
     return handle
 
 
-def record_feed(table: str, apply: Callable[[bytes | None, bytes | None], RosterChange], invalid: Any,
-                on_gain: Callable[[], None]) -> BatchHandler:
-    """A table applied record by record (``cit.personnel``: a few records a day, nothing to coalesce)."""
+def record_feed(table: str, apply: Callable[[bytes | None, bytes | None], RosterChange | None], invalid: Any,
+                on_gain: Callable[[], None] | None = None) -> BatchHandler:
+    """A table applied record by record: ``cit.personnel`` (a few records a day, nothing to coalesce) into the
+    roster, or the team channel read back into its ledger (whose ``apply`` changes no roster: ``on_gain`` None)."""
 
     def handle(records: Sequence[ConsumerRecord]) -> None:
         change = IGNORED
         for record in records:
             try:
-                change |= apply(record.key, record.value)
+                applied = apply(record.key, record.value)
             except ValueError as exc:  # pydantic's ValidationError and PersonnelFormatError are ValueErrors
                 _invalid(invalid, table, record, exc)
-        if needs_rerank(change):
+                continue
+            if applied is not None:
+                change |= applied
+        if on_gain is not None and needs_rerank(change):
             on_gain()
-
-    return handle
-
-
-def ledger_feed(ledger: TeamChannelLedger, invalid: Any) -> BatchHandler:
-    """The team channel's own topic, read back into the ledger of calls a team was proposed for."""
-
-    def handle(records: Sequence[ConsumerRecord]) -> None:
-        for record in records:
-            try:
-                ledger.apply(record.key, record.value)
-            except ValueError as exc:
-                _invalid(invalid, "team_channel", record, exc)
 
     return handle
 

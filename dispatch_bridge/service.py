@@ -27,7 +27,7 @@ from dispatch_bridge.bus.table import TableReader
 from dispatch_bridge.contracts.structs import IncidentEvent
 from dispatch_bridge.domain import MOBILE_CRISIS, Assessment, Ranking
 from dispatch_bridge.feedback import FeedbackHandler
-from dispatch_bridge.feeds import ledger_feed, record_feed, unit_feed
+from dispatch_bridge.feeds import record_feed, unit_feed
 from dispatch_bridge.metrics import Metrics
 from dispatch_bridge.outcomes import OutcomeStore, RosterSnapshot, open_store
 from dispatch_bridge.pipeline import OpenIncident
@@ -94,7 +94,8 @@ class Service:
                                      on_batch_done=self._on_roster_batch)
         # What the team channel told about calls this instance may be given (a restart, a rebalance).
         self.team_channel = (TableReader(settings.topics.team_recommendations, settings.kafka,
-                                         ledger_feed(self.team_ledger, invalid.labels("team_channel")))
+                                         record_feed("team_channel", self.team_ledger.apply,
+                                                     invalid.labels("team_channel")))
                              if self.team_ledger is not None else None)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

@@ -51,12 +51,6 @@ def test_no_team_candidate_means_nothing_on_the_team_channel():
     assert TeamChannelFilter(TeamChannelSettings()).team_copy(record) is None
 
 
-def _team_settings(broker, unique, tmp_path):
-    settings = settings_for(broker, unique, tmp_path)
-    return settings.model_copy(update={"topics": settings.topics.model_copy(
-        update={"team_recommendations": f"cit.recommendations.teams.{unique}"})})
-
-
 async def _officer_and_team_on_duty(broker, settings, service) -> None:
     """A CIT officer (4411) in P-1 at the centre and mobile crisis team MCT-1 a kilometre north."""
     await produce(broker, settings.topics.units, [
@@ -67,7 +61,7 @@ async def _officer_and_team_on_duty(broker, settings, service) -> None:
 
 
 async def test_team_channel_end_to_end(broker, unique, tmp_path):
-    settings = _team_settings(broker, unique, tmp_path)
+    settings = settings_for(broker, unique, tmp_path)
     async with (running(settings) as service,
                 TopicReader(broker, settings.topics.recommendations) as main,
                 TopicReader(broker, settings.topics.team_recommendations) as teams):
@@ -97,7 +91,7 @@ def test_a_record_proposing_no_team_withdraws_the_team_once_told():
 
 
 async def test_the_team_is_told_when_it_is_no_longer_proposed_and_when_its_call_closes(broker, unique, tmp_path):
-    settings = _team_settings(broker, unique, tmp_path)
+    settings = settings_for(broker, unique, tmp_path)
     confused = ["NEIGHBOR SAYS MALE IS CONFUSED AND HEARING VOICES, NO WEAPONS"]
 
     def call(incident_id: str, revision: int = 1, **fields):
@@ -254,7 +248,7 @@ def test_a_call_the_ledger_does_not_know_is_not_withdrawn():
 
 async def test_a_team_proposed_before_a_restart_is_told_when_its_call_closes(broker, unique, tmp_path):
     """The instance that proposed the team stops; the next one, which never saw the call, gets its close."""
-    settings = _team_settings(broker, unique, tmp_path)
+    settings = settings_for(broker, unique, tmp_path)
     confused = ["NEIGHBOR SAYS MALE IS CONFUSED AND HEARING VOICES, NO WEAPONS"]
 
     def call(revision: int = 1, **fields):
