@@ -72,3 +72,71 @@ def test_prune_forgets_calls_out_of_every_window_and_disabled_answers_none():
 def test_keys_follow_the_configured_granularity(granularity, expected):
     index = PremiseIndex(StoreSettings(location_granularity=granularity))
     assert index.key(Location(address="1234 N Main St", beat="b1")) == expected
+
+
+class _Reference:
+    """The index as first written (places and calls by name, times as datetimes): what the compact one must answer."""
+
+    def __init__(self, window_days: int) -> None:
+        self.window = dt.timedelta(days=window_days)
+        self.calls: dict[str, dict[str, dt.datetime]] = {}
+
+    def add(self, key: str, incident_id: str, at: dt.datetime) -> None:
+        calls = self.calls.setdefault(key, {})
+        if incident_id not in calls or at < calls[incident_id]:
+            calls[incident_id] = at
+
+    def times(self, key: str, at: dt.datetime, incident_id: str) -> list[dt.datetime]:
+        return [t for i, t in self.calls.get(key, {}).items() if i != incident_id and at - self.window <= t < at]
+
+    def prune(self, before: dt.datetime) -> int:
+        dropped = 0
+        for key in list(self.calls):
+            for incident_id in [i for i, t in self.calls[key].items() if t < before]:
+                del self.calls[key][incident_id]
+                dropped += 1
+            if not self.calls[key]:
+                del self.calls[key]
+        return dropped
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_compact_index_answers_as_the_plain_one(seed):
+    """Places with one call are held as a pair, with more as a dict, and go back to a pair when pruned to one:
+    random adds (repeated revisions, earlier times, microseconds apart at the window's edge), prunes and
+    questions give what a plain dict of datetimes gives."""
+    import random
+
+    rng = random.Random(seed)
+    settings = StoreSettings(premise_window_days=3, premise_half_life_days=1)
+    index, reference = PremiseIndex(settings), _Reference(3)
+    places = [f"block:{100 * n} BLOCK N MAIN ST" for n in range(4)] + ["beat:B1"]
+    calls = [f"P{n}" for n in range(8)]
+    micro = dt.timedelta(microseconds=1)
+
+    def when() -> dt.datetime:
+        if rng.random() < 0.7:
+            return T0 + dt.timedelta(hours=rng.randint(-120, 120))
+        # At a window's edge, to the microsecond: the integer times must compare as the datetimes do.
+        return T0 + dt.timedelta(days=rng.choice([-3, 3])) + rng.choice([-micro, 0 * micro, micro])
+
+    for _ in range(300):
+        action = rng.random()
+        if action < 0.6:
+            key, incident_id, at = rng.choice(places), rng.choice(calls), when()
+            index.add(key, incident_id, at)
+            reference.add(key, incident_id, at)
+        elif action < 0.65:
+            before = when()
+            assert index.prune(before) == reference.prune(before)
+        else:
+            key, asking, at = rng.choice(places), rng.choice([*calls, "SELF"]), when()
+            location = Location(beat="B1") if key.startswith("beat:") else Location(address=key.removeprefix("block:"))
+            assert index.key(location) == key
+            times = reference.times(key, at, asking)
+            assert index.crisis_calls(location, at, asking) == len(times)
+            history = index.lookup(location, at, asking)
+            assert history.crisis_calls == len(times)
+            assert history.last_at == max(times, default=None)
+            assert history.weighted == round(sum(0.5 ** ((at - t).total_seconds() / 86_400.0) for t in times), 4)
+        assert len(index) == sum(map(len, reference.calls.values()))

@@ -36,17 +36,41 @@ class CrisisEnding:
         )
 
 
+# Times are held as integer microseconds since the epoch: exact (as datetimes compare), 32 bytes instead of 48.
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+# The calls at one place: (call, time) for a single call, as most places have; {call: time} for more.
+Calls = tuple[int, int] | dict[int, int]
+
+
+def _micros(at: dt.datetime) -> int:
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _datetime(micros: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=micros)
+
+
 class PremiseIndex:
+    """Every crisis call of the window, by place: one entry per call (a busy center holds tens of thousands).
+
+    Compact because it is the one piece of the bridge's state that grows with the window rather than with the
+    open calls: places and calls are held as their 64-bit string hashes (randomised per process, and the index
+    lives in one process; a false match is far less likely than a hardware fault), times as integer microseconds,
+    and a place with a single call as a pair instead of a dict: 214 bytes per call, against 420 as strings, dicts
+    and datetimes (tracemalloc, 23,700 calls each at a place of its own, as in the million-event replay).
+    """
+
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
-        self._window = dt.timedelta(days=settings.premise_window_days)
+        self._window = dt.timedelta(days=settings.premise_window_days) // _MICROSECOND
         self._half_life = settings.premise_half_life_days * _SECONDS_PER_DAY
         self._ended_crisis = CrisisEnding(settings)
-        # location key -> incident id -> earliest event time it was a crisis there
-        self._calls: dict[str, dict[str, dt.datetime]] = {}
+        # hash(location key) -> the calls there, each hash(incident id) with the earliest time it was a crisis there
+        self._calls: dict[int, Calls] = {}
 
     def __len__(self) -> int:
-        return sum(len(calls) for calls in self._calls.values())
+        return sum(1 if type(calls) is tuple else len(calls) for calls in self._calls.values())
 
     def key(self, location: Location | None) -> str | None:
         return location_key(location, self._settings.location_granularity)
@@ -60,57 +84,75 @@ class PremiseIndex:
             self.add(key, incident.id, occurred_at)
 
     def add(self, key: str, incident_id: str, occurred_at: dt.datetime) -> None:
-        calls = self._calls.setdefault(key, {})
-        known = calls.get(incident_id)
-        if known is None or occurred_at < known:
-            calls[incident_id] = occurred_at
+        place, call, at = hash(key), hash(incident_id), _micros(occurred_at)
+        calls = self._calls.get(place)
+        if calls is None:
+            self._calls[place] = (call, at)
+        elif type(calls) is tuple:
+            if calls[0] != call:
+                self._calls[place] = {calls[0]: calls[1], call: at}
+            elif at < calls[1]:
+                self._calls[place] = (call, at)
+        else:
+            known = calls.get(call)
+            if known is None or at < known:
+                calls[call] = at
 
     def load(self, rows: Iterable[tuple[str, str, dt.datetime]]) -> None:
         """Merge (incident id, location key, occurred_at) rows read from the store."""
         for incident_id, key, occurred_at in rows:
             self.add(key, incident_id, occurred_at)
 
+    def _others(self, location: Location | None, at: dt.datetime, incident_id: str) -> tuple[list[int], int] | None:
+        """The times of the calls at the place within the window before ``at``, but the asking call's; and
+        ``at`` in microseconds. None when the place has no calls at all (or no key)."""
+        key = self.key(location)
+        calls = self._calls.get(hash(key)) if key is not None else None
+        if calls is None:
+            return None
+        until = _micros(at)
+        since, own = until - self._window, hash(incident_id)
+        pairs = (calls,) if type(calls) is tuple else calls.items()
+        return [t for call, t in pairs if call != own and since <= t < until], until
+
     def crisis_calls(self, location: Location | None, at: dt.datetime, incident_id: str) -> int | None:
         """``lookup(...).crisis_calls`` without the rest: what triage reads, once per call with a behavioral
         signal (a busy address holds hundreds of calls; the decay weights cost a power each). None: disabled."""
         if not self._settings.premise_enabled:
             return None
-        key = self.key(location)
-        calls = self._calls.get(key) if key is not None else None
-        if not calls:
-            return 0
-        since = at - self._window
-        count = 0
-        for t in calls.values():
-            if since <= t < at:
-                count += 1
-        own = calls.get(incident_id)
-        if own is not None and since <= own < at:
-            count -= 1
-        return count
+        found = self._others(location, at, incident_id)
+        return 0 if found is None else len(found[0])
 
     def lookup(self, location: Location | None, at: dt.datetime, incident_id: str) -> PremiseHistory | None:
         if not self._settings.premise_enabled:
             return None
         key = self.key(location)
         granularity = "beat" if key is None or key.startswith("beat:") else "block"
-        calls = self._calls.get(key) if key is not None else None
         window_days = self._settings.premise_window_days
-        if not calls:
+        found = self._others(location, at, incident_id)
+        if found is None:
             return PremiseHistory(0, window_days, 0.0, None, granularity)
-        since = at - self._window
-        times = [t for other, t in calls.items() if other != incident_id and since <= t < at]
+        times = [_datetime(t) for t in found[0]]
         weighted = sum(0.5 ** ((at - t).total_seconds() / self._half_life) for t in times)
         return PremiseHistory(len(times), window_days, round(weighted, 4), max(times, default=None), granularity)
 
     def prune(self, before: dt.datetime) -> int:
         """Forget calls older than ``before`` (event time); they can no longer fall in any window."""
+        cut = _micros(before)
         dropped = 0
-        for key in list(self._calls):
-            calls = self._calls[key]
-            for incident_id in [i for i, t in calls.items() if t < before]:
-                del calls[incident_id]
-                dropped += 1
-            if not calls:
-                del self._calls[key]
+        for place in list(self._calls):
+            calls = self._calls[place]
+            if type(calls) is tuple:
+                if calls[1] < cut:
+                    del self._calls[place]
+                    dropped += 1
+                continue
+            kept = {call: t for call, t in calls.items() if t >= cut}
+            dropped += len(calls) - len(kept)
+            if not kept:
+                del self._calls[place]
+            elif len(kept) == 1:
+                self._calls[place] = next(iter(kept.items()))
+            elif len(kept) < len(calls):
+                self._calls[place] = kept
         return dropped
