@@ -193,7 +193,12 @@ def render(results: dict[str, Any]) -> str:
             out.append(f"| {float(share):.0%} | {row['events']:,} | {row['rss_mb']:.0f} | {row['open_incidents']:,} |")
         out += ["", f"Peak RSS {mem['peak_rss_mb']:.0f} MB; highest RSS in the first half "
                     f"{_mb(mem['rss_first_half_max_mb'])}, in the second half {_mb(mem['rss_second_half_max_mb'])} "
-                    f"(growth {_mb(mem['growth_mb'], '+')}).", ""]
+                    f"(growth {_mb(mem['growth_mb'], '+')})."]
+        if mem.get("rss_first_half_median_mb") is not None and mem.get("rss_second_half_median_mb") is not None:
+            out += ["", f"Median RSS from 10% to 50% of the replay {_mb(mem['rss_first_half_median_mb'])}, from 50% "
+                        f"to 100% {_mb(mem['rss_second_half_median_mb'])}: the trend, beside the highest samples, "
+                        "which are single swings of the allocator's heap as Kafka's buffers come and go."]
+        out += [""]
     prof = results.get("profile")
     if prof:
         out += [
