@@ -81,8 +81,10 @@ class Service:
         self.side_rows: SideRows | None = None
         self.feedback = FeedbackHandler(self)
         self._rerank_wanted = asyncio.Event()
+        # Dispatch's feedback is read in bulk too, as the tables are (KafkaSettings.table_fetch_max_wait_ms).
+        in_bulk = settings.kafka.model_copy(update={"fetch_max_wait_ms": settings.kafka.table_fetch_max_wait_ms})
         self.feedback_consumer = GroupConsumer(
-            [settings.topics.feedback], settings.kafka, self.feedback.handle, self.metrics,
+            [settings.topics.feedback], in_bulk, self.feedback.handle, self.metrics,
             drain_seconds=settings.processing.shutdown_drain_seconds, group_id=f"{settings.kafka.group_id}.feedback")
         invalid = self.metrics.invalid_table_records
         self.units = TableReader(settings.topics.units, settings.kafka,

@@ -63,7 +63,9 @@ class TableReader:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
+            # In bulk (see KafkaSettings.table_fetch_max_wait_ms): a table is never on a call's critical path.
+            fetch_max_wait_ms=self._kafka.table_fetch_max_wait_ms,
+            fetch_min_bytes=self._kafka.table_fetch_min_bytes,
         )
         self._consumer = consumer
         await consumer.start()
