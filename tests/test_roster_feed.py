@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import orjson
 import pytest
@@ -108,3 +109,36 @@ async def test_roster_follows_unit_and_personnel_topics(broker, unique):
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=15)
     finally:
         await producer.stop()
+
+
+async def test_a_table_is_fetched_in_bulk(broker, unique):
+    """``table_fetch_max_wait_ms`` / ``table_fetch_min_bytes``: a table's fetch waits for its minimum size or its
+    wait, so a lone update to an idle table arrives with the fetch already waiting, not at the next 20 ms poll of
+    the incident consumer's ``fetch_max_wait_ms`` (an idle table does not poll the broker every 20 ms). Only a lower
+    bound is asserted: a slow host makes the update later, never earlier."""
+    topic = f"cad.units-{unique}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    roster = Roster(RosterSettings(time_zone="America/Chicago"))
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, fetch_max_wait_ms=20, poll_timeout_ms=50,
+                          table_fetch_max_wait_ms=1500, table_fetch_min_bytes=10_000_000)
+    reader = TableReader(topic, kafka, unit_feed(roster, Metrics().invalid_table_records.labels("units"), lambda: None))
+    stop = asyncio.Event()
+    task = asyncio.create_task(reader.run(stop))
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    await producer.start()
+    try:
+        await asyncio.wait_for(reader.started.wait(), timeout=20)
+        await asyncio.sleep(0.3)  # the reader's first fetch of the empty table is waiting at the broker
+        sent = time.monotonic()
+        await producer.send_and_wait(topic, snapshot("U1", 10), key=b"U1")
+        await until(lambda: "U1" in roster.units)
+        assert time.monotonic() - sent >= 0.5
+    finally:
+        await producer.stop()
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
