@@ -103,25 +103,24 @@ class PremiseIndex:
         for incident_id, key, occurred_at in rows:
             self.add(key, incident_id, occurred_at)
 
-    def _others(self, location: Location | None, at: dt.datetime, incident_id: str) -> tuple[list[int], int] | None:
-        """The times of the calls at the place within the window before ``at``, but the asking call's; and
-        ``at`` in microseconds. None when the place has no calls at all (or no key)."""
-        key = self.key(location)
+    def _others(self, key: str | None, at: dt.datetime, incident_id: str) -> list[int] | None:
+        """The times of the calls at the place within the window before ``at``, but the asking call's; None when
+        the place has no calls at all (or no key)."""
         calls = self._calls.get(hash(key)) if key is not None else None
         if calls is None:
             return None
         until = _micros(at)
         since, own = until - self._window, hash(incident_id)
         pairs = (calls,) if type(calls) is tuple else calls.items()
-        return [t for call, t in pairs if call != own and since <= t < until], until
+        return [t for call, t in pairs if call != own and since <= t < until]
 
     def crisis_calls(self, location: Location | None, at: dt.datetime, incident_id: str) -> int | None:
         """``lookup(...).crisis_calls`` without the rest: what triage reads, once per call with a behavioral
         signal (a busy address holds hundreds of calls; the decay weights cost a power each). None: disabled."""
         if not self._settings.premise_enabled:
             return None
-        found = self._others(location, at, incident_id)
-        return 0 if found is None else len(found[0])
+        found = self._others(self.key(location), at, incident_id)
+        return 0 if found is None else len(found)
 
     def lookup(self, location: Location | None, at: dt.datetime, incident_id: str) -> PremiseHistory | None:
         if not self._settings.premise_enabled:
@@ -129,10 +128,10 @@ class PremiseIndex:
         key = self.key(location)
         granularity = "beat" if key is None or key.startswith("beat:") else "block"
         window_days = self._settings.premise_window_days
-        found = self._others(location, at, incident_id)
+        found = self._others(key, at, incident_id)
         if found is None:
             return PremiseHistory(0, window_days, 0.0, None, granularity)
-        times = [_datetime(t) for t in found[0]]
+        times = [_datetime(t) for t in found]
         weighted = sum(0.5 ** ((at - t).total_seconds() / self._half_life) for t in times)
         return PremiseHistory(len(times), window_days, round(weighted, 4), max(times, default=None), granularity)
 
