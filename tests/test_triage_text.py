@@ -102,6 +102,21 @@ def test_evidence_is_the_span_not_the_narrative(matcher: NarrativeMatcher) -> No
     assert facts(matcher, narrative)["weapon"] == (YES, "knife")
 
 
+def test_a_phrase_inside_a_word_never_hides_one_that_starts_a_word() -> None:
+    # "to gun" occurs inside "auto gun" without starting a word: it must not swallow the real "gun" after it.
+    # (Found on the default pack, where a cue inside "nephew" hid "off meds".)
+    found = NarrativeMatcher([Phrase("weapon", YES, "gun"), Phrase("threat", YES, "to gun")], CUES)
+    assert found.facts(normalise("SUBJ IN AUTO GUN IN LAP")) == {"weapon": (YES, "gun")}
+    assert found.facts(normalise("going to gun him down"))["threat"] == (YES, "to gun")
+
+
+def test_a_cue_counts_only_where_it_starts_a_word(matcher: NarrativeMatcher) -> None:
+    # "no" ends "casino" and "not" ends "knot": neither negates the knife after it.
+    assert facts(matcher, "at the casino knife in hand")["weapon"] == (YES, "knife")
+    assert facts(matcher, "tied a knot knife")["weapon"] == (YES, "knife")
+    assert facts(matcher, "no knife")["weapon"] == (NO, "knife")
+
+
 def test_one_automaton_holds_every_phrase(matcher: NarrativeMatcher) -> None:
     assert matcher.phrase_count == 12
 

@@ -126,9 +126,13 @@ class NarrativeMatcher:
         }
         self._automaton = ahocorasick.Automaton()
         for key in entries.keys() | before.keys() | after.keys():
-            self._automaton.add_word(
-                key, (len(key), tuple(entries.get(key, ())), before.get(key), after.get(key))
-            )
+            value = (len(key), tuple(entries.get(key, ())), before.get(key), after.get(key))
+            # Every key starts a word: it is added behind each character that can end the word before it, and
+            # the text is scanned behind a space. Unanchored, short cues matched inside words everywhere ("nt"
+            # in "entrance", "od" in "code"): four in five hits were such, each a tuple for Python to discard, and
+            # one could overlap and hide a real hit behind it ("casino one" hid "one").
+            for edge in _WORD_EDGE:
+                self._automaton.add_word(edge + key, value)
         if entries:
             self._automaton.make_automaton()
         self._window = cues.window
@@ -166,11 +170,10 @@ class NarrativeMatcher:
         cue_end = 0
         last_stop = -1  # end of the last phrase hit whose yes an after-cue ("weapons unk") may still change
         last_changes: list[tuple[str, tuple[str, str] | None]] = []
-        for end, (length, values, before, after) in self._automaton.iter_long(text):
-            start = end - length + 1
-            if start > 0 and text[start - 1] not in _WORD_EDGE:
-                continue
-            stop = end + 1
+        # Scanned behind a space, so that the first word starts one too: an index in the scan is one past the
+        # same character's index in ``text``, so the scan's ``end`` is the hit's stop in ``text``.
+        for stop, (length, values, before, after) in self._automaton.iter_long(" " + text):
+            start = stop - length
             whole_word = stop == size or text[stop] in _WORD_EDGE
             if after is not None and whole_word and last_changes:
                 if text.count(" ", last_stop, start) <= 2 and text.find(".", last_stop, start) < 0:
