@@ -6,6 +6,7 @@ Variants are settings or start-up changes applied from outside the service code:
   gc          BENCH_WHATIF=gc: freeze the start-up heap, young-generation threshold 50,000 (see bridge_proc.py)
   no-premise  DISPATCH_BRIDGE_STORE__PREMISE_ENABLED=false: no premise history at all (what it costs)
   gc+no-premise  both
+  no-store-write BENCH_WHATIF=no-store-write: outcome rows built, the SQLite write skipped (what it costs)
 Throughput runs alternate baseline and variants; latency is measured at each rate for each. Prints a table.
 
     python -m bench.whatif --events 0 --variants "" --latency-rates 500 --burn-us 300,600,1000
@@ -33,6 +34,8 @@ VARIANTS: dict[str, dict[str, str]] = {
     "gc": {"BENCH_WHATIF": "gc"},
     "no-premise": {"DISPATCH_BRIDGE_STORE__PREMISE_ENABLED": "false"},
     "gc+no-premise": {"BENCH_WHATIF": "gc", "DISPATCH_BRIDGE_STORE__PREMISE_ENABLED": "false"},
+    # The outcome rows built but not written (SQLite): what the store's write costs the drain. Rows are lost.
+    "no-store-write": {"BENCH_WHATIF": "no-store-write"},
     # Every revision ranked and published on its own, as before coalescing within a batch.
     "no-coalesce": {"DISPATCH_BRIDGE_PROCESSING__COALESCE_REVISIONS": "false"},
     # The outcome store on PostgreSQL (BENCH_PG_URL, e.g. postgresql://postgres@127.0.0.1:5432/bench) instead of
