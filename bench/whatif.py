@@ -36,6 +36,9 @@ VARIANTS: dict[str, dict[str, str]] = {
     "gc+no-premise": {"BENCH_WHATIF": "gc", "DISPATCH_BRIDGE_STORE__PREMISE_ENABLED": "false"},
     # The outcome rows built but not written (SQLite): what the store's write costs the drain. Rows are lost.
     "no-store-write": {"BENCH_WHATIF": "no-store-write"},
+    # INFO logging: one line per flagged event (the benchmark's INFO row), and one per event (the default).
+    "info": {"DISPATCH_BRIDGE_LOG_LEVEL": "INFO", "DISPATCH_BRIDGE_PROCESSING__LOG_EVERY_EVENT": "false"},
+    "info-every-event": {"DISPATCH_BRIDGE_LOG_LEVEL": "INFO"},
     # Every revision ranked and published on its own, as before coalescing within a batch.
     "no-coalesce": {"DISPATCH_BRIDGE_PROCESSING__COALESCE_REVISIONS": "false"},
     # The outcome store on PostgreSQL (BENCH_PG_URL, e.g. postgresql://postgres@127.0.0.1:5432/bench) instead of
