@@ -110,8 +110,9 @@ class _Fd2Writer:
 
     Why not a write per line: ``os.write`` releases the GIL, and a thread waiting for it (the SQLite writer with a
     batch to bind) takes it and holds it while the loop waits. At INFO a backlog batch logs hundreds of lines in one
-    synchronous stretch: a write each drained the backlog at 0.83x the pace of WARNING (four runs each,
-    ``python -m bench.whatif --variants info``). Lines logged while the loop runs are kept, in order, until it next
+    synchronous stretch: with a write each, the backlog drained at 0.89x the pace of WARNING with a line per flagged
+    event and 0.76x with a line per event; 0.97x and 0.80x kept this way (four runs each, ``python -m bench.whatif
+    --variants info,info-every-event``). Lines logged while the loop runs are kept, in order, until it next
     yields (one ``call_soon``). Written at once, after any kept: warnings and errors (the lines an operator reads
     after a crash), stdlib records (rare: aiokafka, aiohttp) and lines logged from no loop (a thread, the CLI).
     What is kept when the interpreter exits is written then; a process killed outright loses at most the INFO
@@ -129,15 +130,10 @@ class _Fd2Writer:
         """``data``: one or more whole lines, each ending in a newline; ``at_once``: written now, after any kept."""
         with self._lock:
             self._kept.append(data)
-        if at_once:
+        loop = None if at_once else _running_loop()
+        if loop is None:
             self.flush()
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        if self._flush_on is not loop:  # none scheduled, or on a loop that closed before running it
+        elif self._flush_on is not loop:  # none scheduled, or on a loop that closed before running it
             self._flush_on = loop
             loop.call_soon(self.flush)
 
@@ -155,6 +151,13 @@ class _Fd2Writer:
             size += len(data)
         if chunk:
             _write_all(b"".join(chunk))
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _write_all(data: bytes) -> None:

@@ -129,8 +129,8 @@ class NarrativeMatcher:
             value = (len(key), tuple(entries.get(key, ())), before.get(key), after.get(key))
             # Every key starts a word: it is added behind each character that can end the word before it, and
             # the text is scanned behind a space. Unanchored, short cues matched inside words everywhere ("nt"
-            # in "entrance", "od" in "code"): four in five hits were such, each a tuple for Python to discard, and
-            # one could overlap and hide a real hit behind it ("casino one" hid "one").
+            # in "entrance", "od" in "code"): more than half the hits, each a tuple for Python to discard, and
+            # one could overlap and hide a real hit after it (a cue inside "nephew" hid "off meds").
             for edge in _WORD_EDGE:
                 self._automaton.add_word(edge + key, value)
         if entries:
