@@ -152,7 +152,7 @@ def _what_if(changes: str) -> None:
     a long-running service with a large resident heap usually does; CPython's default is tuned for scripts).
     no-store-write: the outcome rows are built and sorted as ever, but the SQLite batch write is skipped (what the
     write's thread costs the drain: its GIL time and its CPU beside the broker's on two cores). A measurement only:
-    the rows are lost.
+    the rows are lost. no-store-rows: the outcome store's write does nothing at all (no rows built either).
     """
     for change in filter(None, changes.split(",")):
         if change == "gc":
@@ -166,6 +166,13 @@ def _what_if(changes: str) -> None:
                 return None
 
             SqliteBackend.write_batch = skip_write  # type: ignore[method-assign]
+        elif change == "no-store-rows":
+            from dispatch_bridge.outcomes.store import SqlOutcomeStore
+
+            async def skip_rows(self: SqlOutcomeStore, batch: Any) -> None:
+                return None
+
+            SqlOutcomeStore.write = skip_rows  # type: ignore[method-assign]
         else:
             raise SystemExit(f"unknown BENCH_WHATIF change {change!r}")
 

@@ -157,6 +157,9 @@ class IncidentProcessor:
             name: metrics.events_processed.labels(name)
             for name in (RECOMMENDED, "unchanged", NOT_CRISIS, STALE, DEAD_LETTER, "closed", SUPERSEDED)
         }
+        # A batch's revisions per outcome, counted in a plain dict and added to the metric once per batch: each
+        # inc() takes a lock, and nothing can scrape in the middle of the synchronous batch anyway.
+        self._counted = dict.fromkeys(self._outcome_counters, 0)
         self._response_counters: dict[str, Any] = {}
         self._fallback_counters: dict[str, Any] = {}
         self._rule_counters: dict[str, Any] = {}
@@ -214,17 +217,20 @@ class IncidentProcessor:
         # Below INFO, the per-event line is dropped by structlog anyway, but only after its fields were built
         # (a latency computed from two datetimes, per event): about 3% of a backlog's time at WARNING.
         self._log_info = log.is_enabled_for(logging.INFO)
-        for tp, records in batch.items():
-            for record in records:
-                if not self._handle_record(record, now, result, deferred):
-                    halted = (f"{self.consecutive_invalid} consecutive invalid events: "
-                              "a bad deploy or a wrong topic, not bad data")
-                    done[tp] = record.offset  # this record is not handled: it is read again after the fix
+        try:
+            for tp, records in batch.items():
+                for record in records:
+                    if not self._handle_record(record, now, result, deferred):
+                        halted = (f"{self.consecutive_invalid} consecutive invalid events: "
+                                  "a bad deploy or a wrong topic, not bad data")
+                        done[tp] = record.offset  # this record is not handled: it is read again after the fix
+                        break
+                    done[tp] = record.offset + 1
+                if halted:
                     break
-                done[tp] = record.offset + 1
-            if halted:
-                break
-        self._settle(deferred, now, result)
+            self._settle(deferred, now, result)
+        finally:
+            self._add_counted()
         if halted is None and self.consecutive_invalid >= self._dlq_limit:
             # Ranking failures at the end of the batch (a bad deploy) add to the run of invalid events; their
             # records are done and dead-lettered, so consumption halts after this batch, not on a record of it.
@@ -306,11 +312,17 @@ class IncidentProcessor:
                  flagged: bool = True) -> None:
         """Count a handled revision by its outcome and write its canonical log line (with ``log_every_event``
         off, only for ``flagged`` revisions: those of crisis calls, or of calls with a recommendation out)."""
-        self._outcome_counters[outcome].inc()
+        self._counted[outcome] += 1
         if self._log_info and (self._log_every_event or flagged):
             log.info("event", topic=record.topic, partition=record.partition, offset=record.offset,
                      incident_id=event.incident.id, revision=event.incident.revision, outcome=outcome,
                      latency_ms=round((now - event.occurred_at).total_seconds() * 1000, 1))
+
+    def _add_counted(self) -> None:
+        for outcome, count in self._counted.items():
+            if count:
+                self._outcome_counters[outcome].inc(count)
+                self._counted[outcome] = 0
 
     def _dead_letter(self, record: ConsumerRecord, invalid: InvalidEvent, result: BatchResult,
                      force: bool = False) -> bool:
@@ -344,9 +356,10 @@ class IncidentProcessor:
             context = self._premise(event)
             if _with_history(context) is not None:
                 assessment = self._triage(event, context, memo)
+        slim = _slim(event)
         if self._sink is not None and worth_recording(event, assessment, previous):
-            result.rows.append(self._sink.seen(event, assessment, now))
-        entry = OpenIncident(_slim(event), record.partition, assessment,
+            result.rows.append(self._sink.seen(slim, assessment, now))
+        entry = OpenIncident(slim, record.partition, assessment,
                              previous.published if previous else self._published_elsewhere(incident_id),
                              previous.published_top if previous else None,
                              previous.recommendation if previous else None,

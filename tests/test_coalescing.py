@@ -158,6 +158,31 @@ async def test_every_revision_still_gets_its_outcome_row(tmp_path):
         await store.close()
 
 
+@pytest.mark.asyncio
+async def test_outcome_rows_waiting_for_the_store_hold_no_narrative(tmp_path):
+    """A batch's rows wait for its acknowledgements and the store (through an outage, up to the outage buffer):
+    they hold each revision as the incident book does, without its narrative, which no column reads."""
+    service = _service()
+    settings = Settings(store={"url": f"sqlite:///{tmp_path}/outcomes.db"})
+    store = await open_store(settings.store)
+    try:
+        service.processor.attach_outcomes(StoreRecorder(store, service.roster, service.metrics, settings.store),
+                                          None)
+        said = ["caller says brother is suicidal, off his meds", "RP waiting out front"]
+        result, _, _ = service.processor.process(_batch(_revision(1, nature_code="WELFARE", narrative=said)), NOW)
+        (seen,) = [row for row in result.rows if isinstance(row, IncidentSeen)]
+        assert seen.assessment is not None and seen.assessment.crisis  # from the narrative: it was read
+        assert any("suicid" in (reason.evidence or "") for reason in seen.assessment.reasons)
+        assert seen.event.incident.narrative == []
+        assert seen.event.incident.id == "INC-1" and seen.event.incident.revision == 1
+        await store.write(result.rows)
+        rows = await store._backend.fetch(  # type: ignore[attr-defined]
+            "SELECT incident_id, intake_crisis FROM incidents")
+        assert [tuple(row) for row in rows] == [("INC-1", 1)]
+    finally:
+        await store.close()
+
+
 def test_a_call_that_stops_being_a_crisis_within_the_batch_is_never_recommended():
     """Never published before: a crisis revision followed in the same batch by a calm one (or a calm close)
     publishes nothing, as deciding each on its own would have ended (a recommendation, then its retraction)."""
