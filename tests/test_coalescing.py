@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -50,6 +52,20 @@ def _service(**processing: Any) -> Service:
         service.roster.apply_unit_record(unit.encode(), orjson.dumps(
             unit_status(unit, lat=lat, cit_until=dt.date(2027, 1, 1))))
     return service
+
+
+@asynccontextmanager
+async def _recording(tmp_path: Any) -> AsyncIterator[tuple[Service, Any]]:
+    """A service whose processor writes its outcome rows to a real SQLite store."""
+    service = _service()
+    settings = Settings(store={"url": f"sqlite:///{tmp_path}/outcomes.db"})
+    store = await open_store(settings.store)
+    try:
+        service.processor.attach_outcomes(StoreRecorder(store, service.roster, service.metrics, settings.store),
+                                          None)
+        yield service, store
+    finally:
+        await store.close()
 
 
 def _recommendations(result: Any) -> list[dict[str, Any]]:
@@ -140,12 +156,7 @@ def test_a_crisis_that_ends_within_the_batch_takes_its_recommendation_back_once(
 @pytest.mark.asyncio
 async def test_every_revision_still_gets_its_outcome_row(tmp_path):
     """Coalescing spares ranking, not the record: a unit assigned in a superseded revision is still written."""
-    service = _service()
-    settings = Settings(store={"url": f"sqlite:///{tmp_path}/outcomes.db"})
-    store = await open_store(settings.store)
-    try:
-        service.processor.attach_outcomes(StoreRecorder(store, service.roster, service.metrics, settings.store),
-                                          None)
+    async with _recording(tmp_path) as (service, store):
         assigned = [{"unit_id": "P-1", "dispatched_at": (T0 + dt.timedelta(seconds=2)).isoformat()}]
         on_scene = [{**assigned[0], "on_scene_at": (T0 + dt.timedelta(seconds=3)).isoformat()}]
         result, _, _ = service.processor.process(
@@ -154,20 +165,13 @@ async def test_every_revision_still_gets_its_outcome_row(tmp_path):
         assert [row.event.incident.revision for row in seen] == [1, 2, 3]
         assert seen[1].cit_units == frozenset({"P-1"})
         assert len(result.rows) == len(seen) + 1  # and the one published recommendation
-    finally:
-        await store.close()
 
 
 @pytest.mark.asyncio
 async def test_outcome_rows_waiting_for_the_store_hold_no_narrative(tmp_path):
     """A batch's rows wait for its acknowledgements and the store (through an outage, up to the outage buffer):
     they hold each revision as the incident book does, without its narrative, which no column reads."""
-    service = _service()
-    settings = Settings(store={"url": f"sqlite:///{tmp_path}/outcomes.db"})
-    store = await open_store(settings.store)
-    try:
-        service.processor.attach_outcomes(StoreRecorder(store, service.roster, service.metrics, settings.store),
-                                          None)
+    async with _recording(tmp_path) as (service, store):
         said = ["caller says brother is suicidal, off his meds", "RP waiting out front"]
         result, _, _ = service.processor.process(_batch(_revision(1, nature_code="WELFARE", narrative=said)), NOW)
         (seen,) = [row for row in result.rows if isinstance(row, IncidentSeen)]
@@ -179,8 +183,6 @@ async def test_outcome_rows_waiting_for_the_store_hold_no_narrative(tmp_path):
         rows = await store._backend.fetch(  # type: ignore[attr-defined]
             "SELECT incident_id, intake_crisis FROM incidents")
         assert [tuple(row) for row in rows] == [("INC-1", 1)]
-    finally:
-        await store.close()
 
 
 def test_a_call_that_stops_being_a_crisis_within_the_batch_is_never_recommended():
