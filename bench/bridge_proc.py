@@ -153,6 +153,7 @@ def _what_if(changes: str) -> None:
     no-store-write: the outcome rows are built and sorted as ever, but the SQLite batch write is skipped (what the
     write's thread costs the drain: its GIL time and its CPU beside the broker's on two cores). A measurement only:
     the rows are lost. no-store-rows: the outcome store's write does nothing at all (no rows built either).
+    no-fold: every revision's rows written as they are, not folded per key first (what the fold saves).
     """
     for change in filter(None, changes.split(",")):
         if change == "gc":
@@ -173,6 +174,10 @@ def _what_if(changes: str) -> None:
                 return None
 
             SqlOutcomeStore.write = skip_rows  # type: ignore[method-assign]
+        elif change == "no-fold":
+            from dispatch_bridge.outcomes import store
+
+            store.fold_incidents = store.fold_units = store.fold_premises = lambda rows: rows  # type: ignore[assignment]
         else:
             raise SystemExit(f"unknown BENCH_WHATIF change {change!r}")
 

@@ -265,6 +265,105 @@ async def test_one_big_batch_merges_exactly_as_record_by_record(store_url: str) 
         await store.close()
 
 
+def cad_revisions(rng: random.Random, incidents: int = 40) -> list:
+    """Calls as a CAD sends them: each unit's times, once reported, repeated in the later snapshots, but now and
+    then one left out or corrected, a late snapshot delivered out of order, a flag that comes and goes."""
+    per_call: list[list] = []
+    for n in range(incidents):
+        units = [f"U{k}" for k in rng.sample(range(12), rng.randint(0, 3))]
+        times = {(u, col): T0 + dt.timedelta(minutes=n + rng.randint(0, 30))
+                 for u in units for col in ("dispatched_at", "enroute_at", "on_scene_at", "cleared_at")}
+        reported = {key: rng.randint(0, 5) for key in times}  # the revision from which a time is reported
+        calls = []
+        for rev in range(rng.randint(1, 6)):
+            listed = []
+            for u in units[:rev]:
+                unit: dict = {"unit_id": u}
+                for col in ("dispatched_at", "enroute_at", "on_scene_at", "cleared_at"):
+                    roll = rng.random()
+                    if rev >= reported[(u, col)] and roll > 0.15:
+                        unit[col] = times[(u, col)] + (dt.timedelta(seconds=30) if roll > 0.9 else dt.timedelta())
+                listed.append(unit)
+            when = T0 + dt.timedelta(minutes=n, seconds=rng.choice((rev * 40, rev * 40, 0)))
+            calls.append(IncidentSeen(
+                event(f"C{n}", rev, when, rng.choice(("WELFARE", "EDP", "SUICIDAL")), units=tuple(listed),
+                      beat=rng.choice(("B1", "B2")), address=f"{n % 5} Main St",
+                      disposition=("MCT-UNAV",) if rng.random() < 0.2 else ()),
+                rng.choice((CRISIS, CALM, None)), frozenset(u for u in units if rng.random() < 0.5),
+                frozenset(u for u in units if rng.random() < 0.2)))
+        if len(calls) > 2 and rng.random() < 0.3:  # a late snapshot
+            calls.insert(rng.randrange(len(calls) - 1), calls.pop())
+        per_call.append(calls)
+    # Calls interleaved, each call's snapshots in their (mostly ascending) order.
+    records: list = []
+    while per_call:
+        calls = rng.choice(per_call)
+        records.append(calls.pop(0))
+        if not calls:
+            per_call.remove(calls)
+    return records
+
+
+async def test_rows_folded_per_key_leave_what_record_by_record_leaves_over_any_stored_row(store_url: str) -> None:
+    store = await opened(store_url, disposition_reasons={"MCT-UNAV": "team_unavailable"})
+    try:
+        for seed in range(6):
+            rng = random.Random(seed)
+            records = cad_revisions(rng)
+            # Some of the records already stored (earlier batches, a redelivery), the rest in one batch.
+            picks = [rng.random() < 0.3 for _ in records]
+            stored = [r for r, pick in zip(records, picks) if pick]
+            rest = [r for r, pick in zip(records, picks) if not pick]
+            results = []
+            for together in (True, False):
+                async with store._backend.transaction() as tx:  # type: ignore[attr-defined]
+                    for table in ("incidents", "incident_units", "crisis_premises", "feedback"):
+                        await tx.execute(f"DELETE FROM {table}")
+                for record in stored:
+                    await store.write([record])
+                if together:
+                    await store.write(rest)
+                else:
+                    for record in rest:
+                        await store.write([record])
+                results.append(await dump(store))
+            assert results[0] == results[1], f"seed {seed}"
+            assert len(results[0]["incidents"]) == 40 and results[0]["incident_units"]
+    finally:
+        await store.close()
+
+
+async def test_a_calls_revisions_in_one_batch_are_written_as_one_row_per_key(store_url: str) -> None:
+    store = await opened(store_url)
+    handed: list[tuple[str, int]] = []
+    backend = store._backend  # type: ignore[attr-defined]
+    write_batch = backend.write_batch
+
+    async def recording(statements):  # type: ignore[no-untyped-def]
+        handed.extend((statement.split()[2], len(rows)) for statement, rows in statements if rows)
+        await write_batch(statements)
+
+    backend.write_batch = recording
+    try:
+        dispatched = T0 + dt.timedelta(minutes=2)
+        on_scene = T0 + dt.timedelta(minutes=9)
+        await store.write([
+            IncidentSeen(event("I1", rev, T0 + dt.timedelta(minutes=rev),
+                               units=({"unit_id": "U1", "dispatched_at": dispatched if rev >= 2 else None,
+                                       "on_scene_at": on_scene if rev >= 4 else None}, {"unit_id": "U2"})),
+                         CRISIS if rev >= 3 else CALM, frozenset({"U1"}) if rev == 5 else frozenset())
+            for rev in range(1, 7)
+        ])
+        assert handed == [("incidents", 1), ("incident_units", 2), ("crisis_premises", 1)]
+        [outcome] = await store.crisis_outcomes(T0, T0 + dt.timedelta(days=1))
+        assert outcome.flagged_at == T0 + dt.timedelta(minutes=3) and outcome.first_seen_at == T0 + dt.timedelta(minutes=1)
+        u1, u2 = outcome.units
+        assert (u1.dispatched_at, u1.on_scene_at, u1.cit) == (dispatched, on_scene, True)
+        assert (u2.dispatched_at, u2.cit) == (None, False)
+    finally:
+        await store.close()
+
+
 async def test_roster_hour_keeps_the_lowest_count(store_url: str) -> None:
     store = await opened(store_url)
     try:

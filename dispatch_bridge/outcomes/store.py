@@ -22,6 +22,7 @@ from dispatch_bridge.outcomes.backends import (
     Transaction,
 )
 from dispatch_bridge.outcomes.config import StoreSettings
+from dispatch_bridge.outcomes.fold import fold_incidents, fold_premises, fold_units
 from dispatch_bridge.outcomes.location import location_key
 from dispatch_bridge.outcomes.premise import CrisisEnding
 from dispatch_bridge.outcomes.records import (
@@ -174,7 +175,9 @@ class SqlOutcomeStore:
         for rows in (incidents, units, premises, recommendations, reranks, feedback, roster):
             rows.sort(key=_key_of)
         await self._backend.write_batch([
-            (sql.UPSERT_INCIDENT, incidents), (sql.UPSERT_UNIT, units), (sql.UPSERT_PREMISE, premises),
+            # A key's revisions in the batch folded first (outcomes.fold): the same rows, fewer upserts.
+            (sql.UPSERT_INCIDENT, fold_incidents(incidents)), (sql.UPSERT_UNIT, fold_units(units)),
+            (sql.UPSERT_PREMISE, fold_premises(premises)),
             (sql.INSERT_RECOMMENDATION, recommendations), (sql.INSERT_RERANK, reranks),
             (sql.UPSERT_FEEDBACK, feedback), (sql.UPSERT_ROSTER_HOUR, roster),
         ])
