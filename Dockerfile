@@ -20,11 +20,19 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
+# A C compiler for the one compiled part, the decoder's safety scan (dispatch_bridge/contracts/_scan.c), in this
+# stage only: it stays behind with the rest of the stage. Debian's current gcc for the base image's release; the
+# package would install without it too, with the same scan in pure Python, about 1.2 us per event slower.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Metadata first so the dependency layer is cached across source-only changes.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY dispatch_bridge ./dispatch_bridge
 RUN pip install --no-cache-dir . \
+    && python -c "from dispatch_bridge.contracts import structs; assert structs.SCAN_COMPILED" \
     && python -m compileall -q /opt/venv
 
 FROM ${PYTHON_IMAGE} AS runtime

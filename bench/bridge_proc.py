@@ -154,6 +154,7 @@ def _what_if(changes: str) -> None:
     write's thread costs the drain: its GIL time and its CPU beside the broker's on two cores). A measurement only:
     the rows are lost. no-store-rows: the outcome store's write does nothing at all (no rows built either).
     no-fold: every revision's rows written as they are, not folded per key first (what the fold saves).
+    py-scan: the decoder's safety scan in pure Python instead of compiled (what ``contracts/_scan.c`` saves).
     """
     for change in filter(None, changes.split(",")):
         if change == "gc":
@@ -178,6 +179,10 @@ def _what_if(changes: str) -> None:
             from dispatch_bridge.outcomes import store
 
             store.fold_incidents = store.fold_units = store.fold_premises = lambda rows: rows  # type: ignore[assignment]
+        elif change == "py-scan":
+            from dispatch_bridge.contracts import structs
+
+            structs._fast_path_safe = structs._fast_path_safe_py
         else:
             raise SystemExit(f"unknown BENCH_WHATIF change {change!r}")
 

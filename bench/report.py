@@ -33,7 +33,14 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(), "os": platform.platform(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "load_average": os.getloadavg(), "libraries": versions, "commit": _commit(),
+        "safety_scan": "compiled" if _scan_compiled() else "pure Python (no C compiler at install)",
     }
+
+
+def _scan_compiled() -> bool:
+    from dispatch_bridge.contracts import structs
+
+    return structs.SCAN_COMPILED
 
 
 def _commit() -> str:
@@ -71,7 +78,7 @@ def render(results: dict[str, Any]) -> str:
         "## Machine",
         "",
         f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}",
-        f"- Python {m['python']} ({m['implementation']})",
+        f"- Python {m['python']} ({m['implementation']}); the decoder's safety scan: {m.get('safety_scan', '-')}",
         f"- Load average at start: {', '.join(f'{x:.2f}' for x in m['load_average'])} "
         "(the machine is shared: other work running beside the benchmark shows up here)",
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()),

@@ -144,9 +144,9 @@ _LONG_NUMBER = b"9" * (_MAX_DIGITS + 1)
 _SUB_MICROSECOND = re.compile(rb"\.[0-9]{7}")
 
 
-def _fast_path_safe(value: bytes) -> bool:
+def _fast_path_safe_py(value: bytes) -> bool:
     """Whether msgspec's answer is sure to be pydantic's (the list above). Every check is a byte scan: about
-    2 us for a 2.4 KB incident, against 25 us saved."""
+    2.4 us for a 2.4 KB incident, against 25 us saved."""
     if value.count(b"{") + value.count(b"[") >= _MAX_OPENERS:
         return False
     if _SUB_MICROSECOND.search(value) is not None:
@@ -154,6 +154,22 @@ def _fast_path_safe(value: bytes) -> bool:
     if len(value) > _MAX_DIGITS and _LONG_NUMBER in value.translate(_DIGITS_AS_NINES):
         return False
     return is_utf8(value)
+
+
+def _fast_path_safe_compiled(value: bytes) -> bool:
+    """The same checks in one compiled pass (``_scan.c``): about 0.8 us for a 2.4 KB incident, 0.2 for a unit."""
+    verdict = _compiled_scan(value)
+    return verdict == 1 or (verdict == 2 and is_utf8(value))
+
+
+try:
+    from dispatch_bridge.contracts._scan import scan as _compiled_scan
+except ImportError:  # installed where no C compiler was at hand (setup.py): the pure-Python scan, same answers
+    SCAN_COMPILED = False
+    _fast_path_safe = _fast_path_safe_py
+else:
+    SCAN_COMPILED = True
+    _fast_path_safe = _fast_path_safe_compiled
 
 
 def is_utf8(value: bytes) -> bool:
