@@ -155,6 +155,7 @@ def _what_if(changes: str) -> None:
     the rows are lost. no-store-rows: the outcome store's write does nothing at all (no rows built either).
     no-fold: every revision's rows written as they are, not folded per key first (what the fold saves).
     py-scan: the decoder's safety scan in pure Python instead of compiled (what ``contracts/_scan.c`` saves).
+    py-text: triage's normalise in pure Python instead of compiled (what ``triage/_text.c`` saves).
     """
     for change in filter(None, changes.split(",")):
         if change == "gc":
@@ -183,6 +184,10 @@ def _what_if(changes: str) -> None:
             from dispatch_bridge.contracts import structs
 
             structs._fast_path_safe = structs._fast_path_safe_py
+        elif change == "py-text":
+            from dispatch_bridge.triage import text
+
+            text._normalise_ascii = None
         else:
             raise SystemExit(f"unknown BENCH_WHATIF change {change!r}")
 

@@ -10,6 +10,7 @@ Variants are settings or start-up changes applied from outside the service code:
   no-store-rows BENCH_WHATIF=no-store-rows: no outcome rows built or written at all (what the store costs)
   no-fold     BENCH_WHATIF=no-fold: each revision's outcome rows upserted as they are (what the fold saves)
   py-scan     BENCH_WHATIF=py-scan: the decoder's safety scan in pure Python (what contracts/_scan.c saves)
+  py-text     BENCH_WHATIF=py-text: triage's normalise in pure Python (what triage/_text.c saves); pure: both
 Throughput runs alternate baseline and variants; latency is measured at each rate for each. Prints a table.
 
     python -m bench.whatif --events 0 --variants "" --latency-rates 500 --burn-us 300,600,1000
@@ -45,6 +46,9 @@ VARIANTS: dict[str, dict[str, str]] = {
     "no-fold": {"BENCH_WHATIF": "no-fold"},
     # The decoder's safety scan in pure Python, as where the package was installed without a C compiler.
     "py-scan": {"BENCH_WHATIF": "py-scan"},
+    # Triage's normalise in pure Python: what triage/_text.c saves (py-scan,py-text: both compiled parts).
+    "py-text": {"BENCH_WHATIF": "py-text"},
+    "pure": {"BENCH_WHATIF": "py-scan,py-text"},
     # INFO logging: one line per flagged event (the benchmark's INFO row), and one per event (the default).
     "info": {"DISPATCH_BRIDGE_LOG_LEVEL": "INFO", "DISPATCH_BRIDGE_PROCESSING__LOG_EVERY_EVENT": "false"},
     "info-every-event": {"DISPATCH_BRIDGE_LOG_LEVEL": "INFO"},

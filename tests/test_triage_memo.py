@@ -182,7 +182,7 @@ def test_the_memo_keeps_hashes_and_facts_never_the_narrative(ruleset):
     secret = "caller disclosed a bipolar diagnosis and lithium prescription, says hes not taking it"
     filler = ["gate code 4411 provided", "rp will meet units out front"]
     triage(event(secret, *filler), ruleset, None, memo)
-    assert len(memo.parts.hashes) == 4  # nature text and three comments
+    assert memo.parts.count == 4  # nature text and three comments
     kept = repr(memo.parts) + repr(memo.inputs)
     for text in (secret, *filler, "bipolar diagnosis", "lithium", "gate code"):
         assert text not in kept and text.upper() not in kept
@@ -192,7 +192,7 @@ def test_a_long_narrative_keeps_a_small_memo(ruleset):
     memo = TriageMemo()
     comments = [f"UNIT ADVISED OF LOCATION DETAILS, UPDATE {n}" for n in range(200)]
     triage(event("hearing voices", *comments), ruleset, None, memo)
-    assert len(memo.parts.hashes) == 202 and memo.parts.hashes.itemsize == 8
+    assert memo.parts.count == 202 and isinstance(memo.parts.digest, int), "one hash for all the parts read"
     assert len(memo.parts.merged) <= 2, "facts for what the narrative mentions, nothing per comment"
 
 
