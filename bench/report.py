@@ -33,14 +33,17 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(), "os": platform.platform(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "load_average": os.getloadavg(), "libraries": versions, "commit": _commit(),
-        "safety_scan": "compiled" if _scan_compiled() else "pure Python (no C compiler at install)",
+        "compiled_parts": _compiled_parts(),
     }
 
 
-def _scan_compiled() -> bool:
+def _compiled_parts() -> str:
+    """Which of setup.py's compiled parts this install has (without a C compiler, the pure-Python code runs)."""
     from dispatch_bridge.contracts import structs
+    from dispatch_bridge.triage import text
 
-    return structs.SCAN_COMPILED
+    parts = {"the decoder's safety scan": structs.SCAN_COMPILED, "triage's normalise": text.NORMALISE_COMPILED}
+    return ", ".join(f"{name} {'compiled' if built else 'in pure Python'}" for name, built in parts.items())
 
 
 def _commit() -> str:
@@ -78,7 +81,7 @@ def render(results: dict[str, Any]) -> str:
         "## Machine",
         "",
         f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}",
-        f"- Python {m['python']} ({m['implementation']}); the decoder's safety scan: {m.get('safety_scan', '-')}",
+        f"- Python {m['python']} ({m['implementation']}); {m.get('compiled_parts', 'compiled parts not recorded')}",
         f"- Load average at start: {', '.join(f'{x:.2f}' for x in m['load_average'])} "
         "(the machine is shared: other work running beside the benchmark shows up here)",
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()),

@@ -23,7 +23,6 @@ from dispatch_bridge.triage import text
 from tests.test_structs_equivalence import documents
 
 
-
 def test_the_compiled_parts_are_built_and_used_where_a_compiler_is_at_hand():
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler on this machine: the package installs with the pure-Python code")
@@ -32,6 +31,8 @@ def test_the_compiled_parts_are_built_and_used_where_a_compiler_is_at_hand():
     assert text.NORMALISE_COMPILED
 
 
+# Without a C compiler there is nothing compiled to compare; the test above says whether that may be so here.
+needs_compiled_scan = pytest.mark.skipif(not structs.SCAN_COMPILED, reason="contracts/_scan.c not built here")
 needs_compiled_text = pytest.mark.skipif(not text.NORMALISE_COMPILED, reason="triage/_text.c not built here")
 
 
@@ -49,11 +50,13 @@ EDGES = [
 ]
 
 
+@needs_compiled_scan
 @pytest.mark.parametrize("value", EDGES)
 def test_both_scans_agree_on_every_edge(value):
     agree(value)
 
 
+@needs_compiled_scan
 def test_the_edges_fall_on_both_sides():
     assert agree(b"[" * 127) and not agree(b"[" * 128)
     assert agree(b".123456") and not agree(b".1234567")
@@ -61,6 +64,7 @@ def test_the_edges_fall_on_both_sides():
     assert agree("caf\u00e9".encode()) and not agree(b"caf\xe9")
 
 
+@needs_compiled_scan
 def test_both_scans_agree_on_every_demo_document():
     incidents, units = documents()
     safe = [agree(orjson.dumps(doc)) for doc in [*incidents, *units]]
@@ -72,12 +76,14 @@ _PIECES = st.sampled_from([b"{", b"[", b"}", b".", b"0", b"7", b"9" * 50, b"." +
                            b"\xc3\xa9", b"\xe9", b"\xff", b"[" * 40, b"9" * 1000, b"\xf0\x9f\x9a\x91"])
 
 
+@needs_compiled_scan
 @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(parts=st.lists(st.tuples(_PIECES, st.integers(1, 8)), max_size=60), tail=st.binary(max_size=64))
 def test_both_scans_agree_on_random_bytes(parts, tail):
     agree(b"".join(piece * times for piece, times in parts) + tail)
 
 
+@needs_compiled_scan
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(value=st.binary(max_size=5000))
 def test_both_scans_agree_on_arbitrary_bytes(value):
@@ -129,9 +135,8 @@ def test_normalise_reads_any_text_as_python_does(value):
     normalised_alike(value)
 
 
+@needs_compiled_text
 def test_normalise_rejects_a_wrong_table():
-    if not text.NORMALISE_COMPILED:
-        pytest.skip("triage/_text.c not built here")
     from dispatch_bridge.triage._text import normalise_ascii
 
     with pytest.raises(TypeError):
